@@ -1,0 +1,93 @@
+/**
+ * Runs one task attempt: builds its handle, enforces the timeout through `handle.signal`, implements
+ * `deferUntil` without holding a slot, and turns the result into an outcome.
+ */
+import { TaskTimeoutError } from "../errors.js";
+import type { Context } from "../workflow/context.js";
+import type { TaskDefinition, TaskHandle } from "../workflow/task.js";
+import type { Slots } from "./slots.js";
+
+/** How an attempt ended. */
+export type AttemptResult = { ok: true } | { ok: false; error: unknown; aborted: "timeout" | "cancel" | "shutdown" | undefined };
+
+/** Why an attempt's signal was aborted by the engine. */
+export class AbortReason extends Error {
+  constructor(readonly kind: "cancel" | "shutdown", message: string) {
+    super(message);
+  }
+}
+
+/** Inputs of {@link runAttempt}. */
+export interface AttemptInput {
+  readonly def: TaskDefinition;
+  readonly ctx: Context;
+  readonly executionId: string;
+  readonly attempt: number;
+  readonly timeoutMs: number;
+  readonly controller: AbortController;
+  readonly slots: Slots;
+  readonly defaultPollMs: number;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Runs the task body once. Never throws: failures come back as a result. */
+export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
+  const { def, ctx, controller, slots } = input;
+  const signal = controller.signal;
+  const handle: TaskHandle = {
+    executionId: input.executionId,
+    taskId: def.id,
+    attempt: input.attempt,
+    signal,
+    async deferUntil(condition, options) {
+      const poll = options?.pollIntervalMs ?? input.defaultPollMs;
+      if (!Number.isInteger(poll) || poll < 1) throw new RangeError("deferUntil: pollIntervalMs must be a positive integer");
+      if (await condition()) return;
+      // Give the slot back while waiting; take one again before the body continues.
+      slots.release();
+      try {
+        for (;;) {
+          await sleep(poll, signal);
+          if (await condition()) break;
+        }
+      } finally {
+        await slots.acquire();
+      }
+    },
+  };
+
+  let timer: NodeJS.Timeout | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  timer = setTimeout(() => controller.abort(new TaskTimeoutError(def.id, input.timeoutMs)), input.timeoutMs);
+  try {
+    await Promise.race([Promise.resolve().then(() => def.fn(ctx, handle)), aborted]);
+    if (signal.aborted) throw signal.reason;
+    return { ok: true };
+  } catch (error) {
+    const reason: unknown = signal.aborted ? signal.reason : undefined;
+    const kind =
+      reason instanceof TaskTimeoutError ? "timeout" : reason instanceof AbortReason ? reason.kind : undefined;
+    return { ok: false, error: reason ?? error, aborted: kind };
+  } finally {
+    clearTimeout(timer);
+  }
+}

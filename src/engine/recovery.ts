@@ -1,0 +1,95 @@
+/**
+ * Takeover of dead runners' work. A runner is dead when its lease is older than `staleClaimThresholdMs`
+ * by the database clock, or — on this same host — when its process no longer exists (so a restart resumes
+ * at once instead of waiting for the lease). Its running attempts go back to the queue; an attempt taken
+ * over more than `maxTaskRecoveries` times fails as abandoned instead of looping forever.
+ */
+import type { ResolvedConfig } from "../config.js";
+import type { NewEvent, SqlStore } from "../store/sql-store.js";
+import type { Workflow } from "../workflow/workflow.js";
+import type { RunnerEvents } from "./events.js";
+import { recordOutcome } from "./completion.js";
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === "EPERM";
+  }
+}
+
+/** Inputs of {@link sweepDeadRunners}. */
+export interface SweepInput {
+  readonly store: SqlStore;
+  readonly self: string;
+  readonly host: string;
+  readonly config: ResolvedConfig;
+  readonly lookup: (workflowName: string) => Workflow | undefined;
+  readonly onRecovered: (e: RunnerEvents["taskRecovered"]) => void;
+}
+
+/** Requeues (or abandons) the attempts of dead runners; returns how many attempts it handled. */
+export async function sweepDeadRunners(input: SweepInput): Promise<number> {
+  const { store, self, config } = input;
+  const dead = new Set<string>();
+  for (const r of await store.runners()) {
+    if (r.id === self) continue;
+    const expired = r.ageMs > config.staleClaimThresholdMs;
+    const gone = r.hostname === input.host && r.pid !== process.pid && !processAlive(r.pid);
+    if (expired || gone) dead.add(r.id);
+  }
+  for (const owner of await store.orphanOwners()) if (owner !== self) dead.add(owner);
+
+  let handled = 0;
+  for (const runner of dead) {
+    let leftBehind = 0;
+    for (const claim of await store.claimedBy(runner)) {
+      const wf = input.lookup(claim.workflowName);
+      const abandon = claim.recoveries >= config.maxTaskRecoveries;
+      if (abandon && !wf) {
+        leftBehind++; // a runner that knows this workflow will fail it properly
+        continue;
+      }
+      const done = await store.driver.transaction(async (tx) => {
+        const now = Date.now();
+        const events: NewEvent[] = [];
+        let ok: boolean;
+        if (abandon) {
+          const error = `abandoned: its runner stopped ${claim.recoveries + 1} times while running it (maxTaskRecoveries = ${config.maxTaskRecoveries})`;
+          const eff = await recordOutcome({
+            store,
+            tx,
+            workflow: wf!,
+            claim,
+            runnerId: runner,
+            write: { kind: "failed", error },
+            now,
+            events,
+            reserveSlot: () => false,
+          });
+          ok = !eff.lost;
+          if (eff.finished) await store.notify(tx, `d:${claim.executionId}`);
+        } else {
+          ok = await store.requeue(tx, claim, runner, now);
+          events.push({ executionId: claim.executionId, taskId: claim.taskId, type: "task_recovered", data: { fromRunner: runner } });
+        }
+        if (ok) {
+          await store.insertEvents(tx, events, self, now);
+          await store.notify(tx, `r:${self}`);
+        }
+        return ok;
+      });
+      if (done) {
+        handled++;
+        input.onRecovered({ executionId: claim.executionId, taskId: claim.taskId, fromRunner: runner, abandoned: abandon });
+        config.logger.warn(
+          { executionId: claim.executionId, taskId: claim.taskId, fromRunner: runner, abandoned: abandon },
+          abandon ? "abandoned a task whose runner died too often" : "took over a task from a dead runner",
+        );
+      }
+    }
+    if (!leftBehind) await store.removeRunner(runner);
+  }
+  return handled;
+}

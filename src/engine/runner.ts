@@ -1,0 +1,829 @@
+/**
+ * `DefaultRunner`: the embedded engine facade. It owns one store, a set of concurrency slots, a runner
+ * lease, and the loops that claim work, record outcomes, take over dead runners' work and wake waiters.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
+import { configFromEnv, resolveConfig, type DefaultRunnerConfig, type ResolvedConfig } from "../config.js";
+import { parseDatabaseUrl, validateSchemaName, type DatabaseTarget } from "../database-url.js";
+import {
+  ConfigurationError,
+  ExecutionNotFoundError,
+  ExecutionTimeoutError,
+  RunnerStateError,
+  WorkflowNotFoundError,
+} from "../errors.js";
+import type { NewEvent, TaskWrite } from "../store/sql-store.js";
+import { openStore, type OpenedStore } from "../store/open-store.js";
+import type { ClaimedTask, TaskInputs } from "../store/store.js";
+import type { ExecutionStatus, JsonObject } from "../types.js";
+import { Context, mergeOutputs } from "../workflow/context.js";
+import { defaultRegistry, WorkflowRegistry } from "../workflow/registry.js";
+import { retryDelayMs, shouldRetry } from "../workflow/retry.js";
+import { evaluateRule } from "../workflow/rules.js";
+import type { Workflow } from "../workflow/workflow.js";
+import { AbortReason, runAttempt } from "./attempt.js";
+import { recordOutcome, type OutcomeEffects } from "./completion.js";
+import type { RunnerEvents } from "./events.js";
+import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
+import { Slots } from "./slots.js";
+import { WorkflowExecution } from "./workflow-execution.js";
+import { sweepDeadRunners } from "./recovery.js";
+
+/** Options of the runner constructor beyond {@link DefaultRunnerConfig}. */
+export interface RunnerOptions extends DefaultRunnerConfig {
+  /** Workflows to register on this runner (besides those in the process-wide default registry). */
+  workflows?: readonly Workflow[];
+}
+
+/** Filter of {@link DefaultRunner.listExecutions}. */
+export interface ListExecutionsOptions {
+  /** Only this workflow. */
+  workflow?: string;
+  /** Only this status. */
+  status?: ExecutionStatus;
+  /** Page size (default 100, at most 1000). */
+  limit?: number;
+  /** Rows to skip (default 0). */
+  offset?: number;
+}
+
+/** Options of {@link DefaultRunner.start}. */
+export interface StartOptions {
+  /** Free-form origin recorded with the execution (e.g. `cron:<id>`). */
+  origin?: string;
+}
+
+/** Options of {@link DefaultRunner.shutdown}. */
+export interface ShutdownOptions {
+  /** How long running tasks may take to finish before they are aborted and handed back (default 30000). */
+  timeoutMs?: number;
+}
+
+const key = (executionId: string, taskId: string) => `${executionId}\u0000${taskId}`;
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  try {
+    return typeof err === "string" ? err : JSON.stringify(err) ?? String(err);
+  } catch {
+    return String(err);
+  }
+}
+
+function toInput(input: Context | Record<string, unknown> | undefined): JsonObject {
+  if (input === undefined) return {};
+  if (input instanceof Context) return input.toObject();
+  return new Context(input).toObject();
+}
+
+interface Running {
+  readonly controller: AbortController;
+  readonly executionId: string;
+}
+
+/**
+ * The embedded workflow runner. All state lives in the database named by the URL (SQLite by default,
+ * PostgreSQL for production and scale-out); every runner pointed at the same database shares the work.
+ *
+ * ```ts
+ * const runner = await DefaultRunner.connect("sqlite:///workflows.db");
+ * const result = await runner.execute("etl", { day: "2026-11-26" });
+ * await runner.shutdown();
+ * ```
+ */
+export class DefaultRunner {
+  /** This runner's unique id (its lease row and claim owner). */
+  readonly runnerId: string = randomUUID();
+  /** The validated configuration in force. */
+  readonly config: ResolvedConfig;
+  /** The database URL with its password masked. */
+  readonly databaseUrl: string;
+
+  readonly #target: DatabaseTarget;
+  readonly #schema: string | undefined;
+  readonly #registry = new WorkflowRegistry();
+  readonly #emitter = new EventEmitter();
+  readonly #ready: Promise<void>;
+  #opened: OpenedStore | undefined;
+  readonly #slots: Slots;
+  readonly #running = new Map<string, Running>();
+  /** Claims held from the moment they are claimed until their outcome is recorded. */
+  readonly #inflight = new Set<string>();
+  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #wakeSeq = 0;
+  #wantWork = true;
+  #pumping = false;
+  #pumpAgain = false;
+  #stopping = false;
+  #shutdown: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+  #lastCleanup = 0;
+
+  /**
+   * Creates a runner and connects in the background; `ready()` (or any method) waits for it.
+   * Bad URLs and configuration throw {@link ConfigurationError} here, synchronously.
+   */
+  constructor(databaseUrl: string, options: RunnerOptions = {}, internal: { schema?: string } = {}) {
+    const { workflows, ...config } = options;
+    this.#target = parseDatabaseUrl(databaseUrl);
+    this.databaseUrl = this.#target.display;
+    this.config = resolveConfig(config);
+    if (internal.schema !== undefined) {
+      if (this.#target.kind !== "postgres") {
+        throw new ConfigurationError(
+          "multi-tenancy requires PostgreSQL: withSchema() cannot be used with a SQLite URL (use one SQLite file per tenant instead)",
+        );
+      }
+      this.#schema = validateSchemaName(internal.schema);
+    }
+    for (const wf of workflows ?? []) this.#registry.register(wf);
+    this.#slots = new Slots(this.config.maxConcurrentTasks, () => {
+      if (this.#wantWork) this.#schedulePump();
+    });
+    this.#ready = this.#init();
+    this.#ready.catch(() => undefined);
+  }
+
+  /** Creates a runner and resolves once it is connected, migrated and working; rejects (and cleans up) if not. */
+  static async connect(databaseUrl: string, config?: RunnerOptions): Promise<DefaultRunner> {
+    const runner = new DefaultRunner(databaseUrl, config);
+    try {
+      await runner.ready();
+    } catch (err) {
+      await runner.shutdown({ timeoutMs: 0 }).catch(() => undefined);
+      throw err;
+    }
+    return runner;
+  }
+
+  /** Same as `new DefaultRunner(url, config)`. */
+  static withConfig(databaseUrl: string, config: RunnerOptions): DefaultRunner {
+    return new DefaultRunner(databaseUrl, config);
+  }
+
+  /**
+   * A runner whose engine tables live in the PostgreSQL schema `schema` (created and migrated on first
+   * use). SQLite URLs are rejected: multi-tenancy requires PostgreSQL.
+   */
+  static withSchema(databaseUrl: string, schema: string, config?: RunnerOptions): DefaultRunner {
+    return new DefaultRunner(databaseUrl, config, { schema });
+  }
+
+  /** A runner from `DATABASE_URL` and `CLOACA_*` variables (see the configuration guide). */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env, extra: RunnerOptions = {}): DefaultRunner {
+    const { url, config, schema } = configFromEnv(env) as ReturnType<typeof configFromEnv> & { schema?: string };
+    return new DefaultRunner(url, { ...config, ...extra }, schema === undefined ? {} : { schema });
+  }
+
+  /** Resolves when the runner is connected and working; rejects with the connection or migration error. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  // ------------------------------------------------------------------ registry
+
+  /** Registers a workflow on this runner (replacing one with the same name). */
+  register(workflow: Workflow): this {
+    this.#registry.register(workflow);
+    this.wake();
+    return this;
+  }
+
+  /** Names of the workflows this runner can run (its own and the process-wide default registry). */
+  workflows(): string[] {
+    return [...new Set([...this.#registry.names(), ...defaultRegistry.names()])].sort();
+  }
+
+  #lookup(name: string): Workflow | undefined {
+    return this.#registry.get(name) ?? defaultRegistry.get(name);
+  }
+
+  // ------------------------------------------------------------------ events
+
+  /** Listens to a runner event. */
+  on<K extends keyof RunnerEvents>(event: K, listener: (payload: RunnerEvents[K]) => void): this {
+    this.#emitter.on(event, listener);
+    return this;
+  }
+
+  /** Listens to one occurrence of a runner event. */
+  once<K extends keyof RunnerEvents>(event: K, listener: (payload: RunnerEvents[K]) => void): this {
+    this.#emitter.once(event, listener);
+    return this;
+  }
+
+  /** Removes a listener. */
+  off<K extends keyof RunnerEvents>(event: K, listener: (payload: RunnerEvents[K]) => void): this {
+    this.#emitter.off(event, listener);
+    return this;
+  }
+
+  #emit<K extends keyof RunnerEvents>(event: K, payload: RunnerEvents[K]): void {
+    try {
+      this.#emitter.emit(event, payload);
+    } catch (err) {
+      this.config.logger.error({ err: errorText(err), event }, "runner event listener threw");
+    }
+  }
+
+  #report(where: string, error: unknown): void {
+    this.config.logger.error({ err: errorText(error), where }, "runner background error");
+    this.#emit("runnerError", { error, where });
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async #init(): Promise<void> {
+    const logger = this.config.logger;
+    const opened = await openStore(this.#target, { schema: this.#schema, poolSize: this.config.dbPoolSize, logger });
+    this.#opened = opened;
+    if (this.#stopping) return;
+    await opened.store.migrate();
+    await opened.store.registerRunner(this.runnerId, this.config.runnerName, hostname(), process.pid);
+    await opened.listen(
+      (payload) => this.#onNotification(payload),
+      () => this.wake(),
+    );
+    logger.info(
+      { runnerId: this.runnerId, runner: this.config.runnerName, database: this.databaseUrl, schema: opened.schema },
+      "runner started",
+    );
+    // Take over the work of runners that died (on this host: at once) before looking for new work.
+    await this.#sweep();
+    this.#every(this.config.heartbeatIntervalMs, () => this.#sweep(), false);
+    this.#every(this.config.pollIntervalMs, () => this.#backstop(), true);
+    this.wake();
+  }
+
+  get #store() {
+    const o = this.#opened;
+    if (!o) throw new RunnerStateError("the runner is not connected");
+    return o.store;
+  }
+
+  async #whenReady(): Promise<void> {
+    if (this.#stopping) throw new RunnerStateError("the runner has been shut down");
+    await this.#ready;
+  }
+
+  #every(ms: number, fn: () => Promise<void> | void, keepAlive: boolean): void {
+    const t = setInterval(() => {
+      if (this.#stopping) return;
+      Promise.resolve()
+        .then(fn)
+        .catch((err) => this.#report("timer", err));
+    }, ms);
+    if (!keepAlive) t.unref();
+    this.#timers.add(t);
+  }
+
+  #after(ms: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      fn();
+    }, ms);
+    t.unref();
+    this.#timers.add(t);
+  }
+
+  /**
+   * Stops claiming, lets running tasks finish (up to `timeoutMs`), then aborts what is left and hands it
+   * back to the queue, removes this runner's lease and closes the connections. Idempotent.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    this.#shutdown ??= this.#doShutdown(options.timeoutMs ?? 30_000);
+    return this.#shutdown;
+  }
+
+  /** `await using runner = await DefaultRunner.connect(url)` shuts the runner down at scope exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.shutdown();
+  }
+
+  async #doShutdown(timeoutMs: number): Promise<void> {
+    this.#stopping = true;
+    await this.#ready.catch(() => undefined);
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    if (this.#inflight.size) {
+      const drained = new Promise<void>((resolve) => (this.#drained = resolve));
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+      const outcome = await Promise.race([drained, timedOut]);
+      clearTimeout(timer);
+      if (outcome === "timeout") {
+        for (const r of this.#running.values()) r.controller.abort(new AbortReason("shutdown", "the runner is shutting down"));
+        await Promise.race([drained, new Promise((r) => setTimeout(r, 1_000))]);
+      }
+    }
+    const opened = this.#opened;
+    if (opened) {
+      try {
+        // Whatever is still ours goes back to the queue for another runner.
+        const store = opened.store;
+        for (const claim of await store.claimedBy(this.runnerId)) {
+          await store.driver.transaction((tx) => store.requeue(tx, claim, this.runnerId, Date.now()));
+        }
+        await store.removeRunner(this.runnerId);
+      } catch (err) {
+        this.config.logger.warn({ err: errorText(err) }, "could not release claims at shutdown; they will be taken over after the lease expires");
+      }
+      await opened.close().catch(() => undefined);
+    }
+    for (const [, set] of this.#waiters) for (const wake of set) wake();
+    this.config.logger.info({ runnerId: this.runnerId }, "runner stopped");
+  }
+
+  // ------------------------------------------------------------------ starting work
+
+  /** Starts an execution and resolves with its handle once it is durably recorded. */
+  async start(workflowName: string, input?: Context | Record<string, unknown>, options: StartOptions = {}): Promise<WorkflowExecution> {
+    const json = toInput(input);
+    await this.#whenReady();
+    const wf = this.#lookup(workflowName);
+    if (!wf) throw new WorkflowNotFoundError(workflowName, this.workflows());
+    const store = this.#store;
+    const id = randomUUID();
+    const now = Date.now();
+    const roots = wf.roots().length;
+    const reserved = this.#slots.reserve(roots);
+    let local: ClaimedTask[] = [];
+    try {
+      local = await store.driver.transaction(async (tx) => {
+        const claims = await store.createExecution(tx, {
+          id,
+          workflowName: wf.name,
+          workflowVersion: wf.version,
+          input: json,
+          origin: options.origin,
+          tasks: wf.tasks.map((t) => ({
+            taskId: t.id,
+            position: t.position,
+            depsCount: t.dependencies.length,
+            maxAttempts: t.retry.maxAttempts,
+          })),
+          now,
+          runnerId: this.runnerId,
+          localRoots: reserved,
+        });
+        await store.insertEvents(tx, [{ executionId: id, type: "execution_started", data: { workflow: wf.name } }], this.runnerId, now);
+        if (claims.length < roots) await store.notify(tx, `r:${this.runnerId}`);
+        return claims;
+      });
+    } finally {
+      if (local.length < reserved) this.#slots.release(reserved - local.length);
+    }
+    this.#emit("executionStarted", { executionId: id, workflowName: wf.name });
+    this.#startClaims(local);
+    return new WorkflowExecution(this, id, wf.name);
+  }
+
+  /**
+   * Runs a workflow to the end and returns its result. A task failure is a result (`status: "Failed"`),
+   * not a thrown error. Waits at most `workflowTimeoutSeconds` ({@link ExecutionTimeoutError}; the
+   * execution keeps running).
+   */
+  async execute(workflowName: string, input?: Context | Record<string, unknown>, options: StartOptions = {}): Promise<WorkflowResult> {
+    const exec = await this.start(workflowName, input, options);
+    return exec.wait();
+  }
+
+  // ------------------------------------------------------------------ reading and control
+
+  /** The current state of an execution; {@link ExecutionNotFoundError} if there is none. */
+  async getExecution(executionId: string): Promise<ExecutionSnapshot> {
+    await this.#whenReady();
+    const store = this.#store;
+    const e = await store.getExecution(executionId);
+    if (!e) throw new ExecutionNotFoundError(executionId);
+    return toSnapshot(e, await store.getTasks(executionId));
+  }
+
+  /** Executions, newest first. */
+  async listExecutions(options: ListExecutionsOptions = {}): Promise<ExecutionSummary[]> {
+    await this.#whenReady();
+    const limit = options.limit ?? 100;
+    const offset = options.offset ?? 0;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ConfigurationError("listExecutions: limit must be an integer from 1 to 1000");
+    if (!Number.isInteger(offset) || offset < 0) throw new ConfigurationError("listExecutions: offset must be a non-negative integer");
+    const statuses: ExecutionStatus[] = ["Running", "Paused", "Completed", "Failed", "Cancelled"];
+    if (options.status !== undefined && !statuses.includes(options.status)) {
+      throw new ConfigurationError(`listExecutions: unknown status "${String(options.status)}" (accepted: ${statuses.join(", ")})`);
+    }
+    const rows = await this.#store.listExecutions({ ...options, limit, offset });
+    return rows.map(toSummary);
+  }
+
+  /** The append-only event log of an execution. */
+  async getExecutionEvents(executionId: string) {
+    await this.#whenReady();
+    return this.#store.events(executionId);
+  }
+
+  /** Waits for an execution to be terminal and returns its result. */
+  async waitFor(executionId: string, options: { timeoutMs?: number } = {}): Promise<WorkflowResult> {
+    await this.#whenReady();
+    const timeoutMs = options.timeoutMs ?? this.config.workflowTimeoutSeconds * 1000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      // Register before reading, so a finish between the read and the wait is not missed.
+      let wake!: () => void;
+      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const set = this.#waiters.get(executionId) ?? new Set();
+      set.add(wake);
+      this.#waiters.set(executionId, set);
+      try {
+        const snap = await this.getExecution(executionId);
+        if (isTerminal(snap.status)) return snap as WorkflowResult;
+        if (this.#stopping) throw new RunnerStateError(`the runner shut down before execution ${executionId} finished`);
+        const left = deadline - Date.now();
+        if (left <= 0) throw new ExecutionTimeoutError(executionId, timeoutMs);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([woken, new Promise<void>((r) => (timer = setTimeout(r, left)))]);
+        clearTimeout(timer);
+      } finally {
+        set.delete(wake);
+        if (!set.size) this.#waiters.delete(executionId);
+      }
+    }
+  }
+
+  /** The status of an execution. */
+  async status(executionId: string): Promise<ExecutionStatus> {
+    await this.#whenReady();
+    const s = (await this.#store.statuses([executionId])).get(executionId);
+    if (!s) throw new ExecutionNotFoundError(executionId);
+    return s;
+  }
+
+  /**
+   * Cancels an execution: unstarted tasks are skipped, running ones see `handle.signal` abort (on every
+   * runner). Returns false when it had already finished.
+   */
+  async cancel(executionId: string, reason = "cancelled by request"): Promise<boolean> {
+    await this.#whenReady();
+    const store = this.#store;
+    const now = Date.now();
+    const done = await store.driver.transaction(async (tx) => {
+      if (!(await store.cancel(tx, executionId, reason, now))) return false;
+      await store.insertEvents(tx, [{ executionId, type: "execution_cancelled", data: { reason } }], this.runnerId, now);
+      await store.notify(tx, `c:${executionId}`);
+      return true;
+    });
+    if (!done) {
+      if (!(await store.getExecution(executionId))) throw new ExecutionNotFoundError(executionId);
+      return false;
+    }
+    this.#abortExecution(executionId, reason);
+    this.#wakeWaiters(executionId);
+    const e = await store.getExecution(executionId);
+    this.#emit("executionCompleted", { executionId, workflowName: e?.workflowName ?? "", status: "Cancelled" });
+    return true;
+  }
+
+  /** Pauses an execution: running tasks finish, no new task starts until `resume`. False if it was not running. */
+  async pause(executionId: string, reason?: string): Promise<boolean> {
+    await this.#whenReady();
+    const store = this.#store;
+    const ok = await store.driver.transaction(async (tx) => {
+      if (!(await store.pause(tx, executionId, reason))) return false;
+      await store.insertEvents(tx, [{ executionId, type: "execution_paused", data: reason ? { reason } : undefined }], this.runnerId, Date.now());
+      return true;
+    });
+    if (!ok && !(await store.getExecution(executionId))) throw new ExecutionNotFoundError(executionId);
+    return ok;
+  }
+
+  /** Resumes a paused execution. False if it was not paused. */
+  async resume(executionId: string): Promise<boolean> {
+    await this.#whenReady();
+    const store = this.#store;
+    const ok = await store.driver.transaction(async (tx) => {
+      if (!(await store.resume(tx, executionId))) return false;
+      await store.insertEvents(tx, [{ executionId, type: "execution_resumed" }], this.runnerId, Date.now());
+      await store.notify(tx, `r:${this.runnerId}`);
+      return true;
+    });
+    if (!ok && !(await store.getExecution(executionId))) throw new ExecutionNotFoundError(executionId);
+    if (ok) this.wake();
+    return ok;
+  }
+
+  /** Deletes events older than `olderThan` (a Date, or an age in ms); returns how many were deleted. */
+  async cleanupEvents(options: { olderThan: Date | number }): Promise<number> {
+    await this.#whenReady();
+    const o = options?.olderThan;
+    const before = o instanceof Date ? o.getTime() : typeof o === "number" && o >= 0 ? Date.now() - o : NaN;
+    if (!Number.isFinite(before)) throw new ConfigurationError("cleanupEvents: olderThan must be a Date or a non-negative age in milliseconds");
+    return this.#store.cleanupEvents(before);
+  }
+
+  // ------------------------------------------------------------------ the work loop
+
+  /** Asks the runner to look for ready work now (called on notifications; safe to call any time). */
+  wake(): void {
+    this.#wakeSeq++;
+    this.#wantWork = true;
+    this.#schedulePump();
+  }
+
+  #schedulePump(): void {
+    if (this.#stopping || !this.#opened) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    queueMicrotask(() => void this.#pump());
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      while (this.#wantWork && !this.#stopping) {
+        const names = this.workflows();
+        const wanted = this.#slots.reserve(this.#slots.free);
+        if (wanted === 0) break; // a slot coming free calls us again
+        const seq = this.#wakeSeq;
+        let claims: ClaimedTask[] = [];
+        try {
+          claims = await this.#store.claim(this.runnerId, wanted, names, Date.now());
+        } catch (err) {
+          this.#slots.release(wanted);
+          this.#report("claim", err);
+          break;
+        }
+        if (claims.length < wanted) {
+          if (seq === this.#wakeSeq) this.#wantWork = false;
+          this.#slots.release(wanted - claims.length);
+        }
+        this.#startClaims(claims);
+        if (!this.#wantWork) await this.#armDueTimer(names);
+      }
+    } finally {
+      this.#pumping = false;
+      if (this.#pumpAgain) {
+        this.#pumpAgain = false;
+        this.#schedulePump();
+      }
+    }
+  }
+
+  /** Wakes up when the earliest waiting retry falls due, if that is sooner than the backstop poll. */
+  async #armDueTimer(names: readonly string[]): Promise<void> {
+    const due = await this.#store.nextReadyAt(names).catch(() => undefined);
+    if (due === undefined) return;
+    const delay = due - Date.now();
+    if (delay <= 0) this.wake();
+    else if (delay < this.config.pollIntervalMs) this.#after(delay, () => this.wake());
+  }
+
+  #backstop(): void {
+    this.wake();
+    if (this.#waiters.size) {
+      void this.#store
+        .statuses([...this.#waiters.keys()])
+        .then((statuses) => {
+          for (const [id, s] of statuses) if (isTerminal(s)) this.#wakeWaiters(id);
+        })
+        .catch((err) => this.#report("backstop", err));
+    }
+  }
+
+  #onNotification(payload: string): void {
+    const [kind, arg] = [payload.slice(0, 1), payload.slice(2)];
+    if (kind === "r" && arg !== this.runnerId) this.wake();
+    else if (kind === "d") this.#wakeWaiters(arg);
+    else if (kind === "c") {
+      this.#abortExecution(arg, "cancelled");
+      this.#wakeWaiters(arg);
+    }
+  }
+
+  #wakeWaiters(executionId: string): void {
+    const set = this.#waiters.get(executionId);
+    if (set) for (const wake of set) wake();
+  }
+
+  #abortExecution(executionId: string, reason: string): void {
+    for (const r of this.#running.values()) {
+      if (r.executionId === executionId) r.controller.abort(new AbortReason("cancel", reason));
+    }
+  }
+
+  /** Starts claimed tasks (their slots are already reserved). */
+  #startClaims(claims: readonly ClaimedTask[]): void {
+    if (!claims.length) return;
+    for (const c of claims) this.#inflight.add(key(c.executionId, c.taskId));
+    void this.#store
+      .loadInputs(claims, (c) => this.#lookup(c.workflowName)?.task(c.taskId)?.dependencies ?? [])
+      .then(
+        (inputs) => {
+          for (const c of claims) void this.#runClaim(c, inputs.get(c)!);
+        },
+        async (err) => {
+          this.#report("load inputs", err);
+          for (const c of claims) await this.#handBack(c);
+        },
+      );
+  }
+
+  /** Returns a claim we cannot run to the queue and frees its slot. */
+  async #handBack(claim: ClaimedTask): Promise<void> {
+    const store = this.#store;
+    await store.driver
+      .transaction((tx) => store.requeue(tx, claim, this.runnerId, Date.now()))
+      .catch((err) => this.#report("hand back", err));
+    this.#finishInflight(claim);
+    this.#slots.release();
+  }
+
+  #finishInflight(claim: ClaimedTask): void {
+    this.#inflight.delete(key(claim.executionId, claim.taskId));
+    if (!this.#inflight.size) this.#drained?.();
+  }
+
+  async #runClaim(claim: ClaimedTask, inputs: TaskInputs): Promise<void> {
+    const wf = this.#lookup(claim.workflowName);
+    const def = wf?.task(claim.taskId);
+    if (!wf || !def) {
+      const error = wf
+        ? `task "${claim.taskId}" is not part of workflow "${claim.workflowName}" as registered on runner ${this.config.runnerName}`
+        : `workflow "${claim.workflowName}" is not registered on runner ${this.config.runnerName}`;
+      if (wf) await this.#finish(claim, wf, { kind: "failed", error }, undefined);
+      else await this.#handBack(claim);
+      return;
+    }
+    const completed: JsonObject[] = [];
+    const statuses = new Map<string, import("../types.js").TaskStatus>();
+    for (const dep of def.dependencies) {
+      const s = inputs.dependencies.get(dep);
+      if (!s) continue;
+      statuses.set(dep, s.status);
+      if (s.status === "Completed" && s.output) completed.push(s.output);
+    }
+    const merged = mergeOutputs(inputs.input, completed);
+    if (def.triggerRule !== undefined) {
+      let pass: boolean;
+      try {
+        pass = evaluateRule(def.triggerRule, { statuses, context: merged });
+      } catch (err) {
+        await this.#finish(claim, wf, { kind: "failed", error: `trigger rule failed to evaluate: ${errorText(err)}` }, undefined);
+        return;
+      }
+      if (!pass) {
+        await this.#finish(claim, wf, { kind: "skipped", reason: "trigger rule not satisfied" }, undefined);
+        return;
+      }
+    }
+
+    const ctx = Context.fromTrustedObject(merged);
+    const controller = new AbortController();
+    const k = key(claim.executionId, claim.taskId);
+    this.#running.set(k, { controller, executionId: claim.executionId });
+    if (this.#stopping) controller.abort(new AbortReason("shutdown", "the runner is shutting down"));
+    this.#emit("taskStarted", { executionId: claim.executionId, taskId: claim.taskId, attempt: claim.attempt });
+    const started = Date.now();
+    const result = await runAttempt({
+      def,
+      ctx,
+      executionId: claim.executionId,
+      attempt: claim.attempt,
+      timeoutMs: def.timeoutMs ?? this.config.taskTimeoutSeconds * 1000,
+      controller,
+      slots: this.#slots,
+      defaultPollMs: this.config.pollIntervalMs,
+    });
+    this.#running.delete(k);
+
+    let write: TaskWrite;
+    if (result.ok) {
+      write = { kind: "completed", output: ctx.toJSON() };
+    } else if (result.aborted === "shutdown") {
+      await this.#handBack(claim);
+      return;
+    } else {
+      const error = errorText(result.error);
+      const retry =
+        result.aborted !== "cancel" && claim.attempt < claim.maxAttempts && shouldRetry(def.retry, result.error);
+      write = retry
+        ? { kind: "retry", error, readyAt: Date.now() + retryDelayMs(def.retry, claim.attempt) }
+        : { kind: "failed", error };
+    }
+    const effects = await this.#finish(claim, wf, write, Date.now() - started);
+    if (!effects || effects.lost) return;
+    try {
+      if (result.ok) await def.onSuccess?.(def.id, ctx.clone());
+      else await def.onFailure?.(def.id, result.error, ctx.clone());
+    } catch (err) {
+      this.#report(`${result.ok ? "onSuccess" : "onFailure"} callback of task ${def.id}`, err);
+    }
+  }
+
+  /** Records an outcome (with retries on database errors), then acts on its effects. Frees the slot. */
+  async #finish(claim: ClaimedTask, wf: Workflow, write: TaskWrite, durationMs: number | undefined): Promise<OutcomeEffects | undefined> {
+    const store = this.#store;
+    let reserved = 0;
+    let effects: OutcomeEffects | undefined;
+    for (let attempt = 1; attempt <= 5 && !effects; attempt++) {
+      try {
+        effects = await store.driver.transaction(async (tx) => {
+          this.#slots.release(reserved);
+          reserved = 0;
+          const now = Date.now();
+          const events: NewEvent[] = [];
+          const eff = await recordOutcome({
+            store,
+            tx,
+            workflow: wf,
+            claim,
+            runnerId: this.runnerId,
+            write,
+            now,
+            events,
+            reserveSlot: () => {
+              if (this.#stopping || !this.#slots.tryReserve()) return false;
+              reserved++;
+              return true;
+            },
+          });
+          if (!eff.lost) {
+            await store.insertEvents(tx, events, this.runnerId, now);
+            if (eff.readyCount > 0) await store.notify(tx, `r:${this.runnerId}`);
+            if (eff.finished) await store.notify(tx, `d:${claim.executionId}`);
+          }
+          return eff;
+        });
+      } catch (err) {
+        this.#slots.release(reserved);
+        reserved = 0;
+        this.#report(`record outcome of ${claim.taskId} (try ${attempt} of 5)`, err);
+        if (attempt < 5) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
+    }
+    this.#finishInflight(claim);
+    this.#slots.release();
+    if (!effects) return undefined; // our own sweep hands the claim back (it is ours and no longer in flight)
+    if (effects.localClaims.length < reserved) this.#slots.release(reserved - effects.localClaims.length);
+    if (effects.lost) {
+      this.config.logger.warn({ executionId: claim.executionId, taskId: claim.taskId }, "claim lost: another runner took this task over; result discarded");
+      return effects;
+    }
+    this.#emitOutcome(claim, wf, write, effects, durationMs ?? 0);
+    this.#startClaims(effects.localClaims);
+    if (effects.readyCount > 0) this.wake();
+    if (write.kind === "retry") this.#after(Math.max(0, write.readyAt - Date.now()), () => this.wake());
+    return effects;
+  }
+
+  #emitOutcome(claim: ClaimedTask, wf: Workflow, write: TaskWrite, effects: OutcomeEffects, durationMs: number): void {
+    const base = { executionId: claim.executionId, taskId: claim.taskId };
+    if (write.kind === "completed") this.#emit("taskCompleted", { ...base, attempt: claim.attempt, durationMs });
+    else if (write.kind === "failed") this.#emit("taskFailed", { ...base, attempt: claim.attempt, error: write.error });
+    else if (write.kind === "retry")
+      this.#emit("taskRetrying", { ...base, attempt: claim.attempt, error: write.error, delayMs: Math.max(0, write.readyAt - Date.now()) });
+    else this.#emit("taskSkipped", { ...base, reason: write.reason });
+    for (const s of effects.skipped) this.#emit("taskSkipped", { executionId: claim.executionId, taskId: s.taskId, reason: s.reason });
+    if (effects.finished) {
+      this.#emit("executionCompleted", { executionId: claim.executionId, workflowName: wf.name, status: effects.finished });
+      this.#wakeWaiters(claim.executionId);
+    }
+  }
+
+  // ------------------------------------------------------------------ leases and takeover
+
+  async #sweep(): Promise<void> {
+    const store = this.#store;
+    if (!(await store.heartbeat(this.runnerId))) {
+      this.config.logger.warn({ runnerId: this.runnerId }, "this runner's lease had expired and was taken over; re-registering");
+      await store.registerRunner(this.runnerId, this.config.runnerName, hostname(), process.pid);
+    }
+    // Our own claims that nothing here is working on (an outcome we failed to record) go back to the queue.
+    for (const claim of await store.claimedBy(this.runnerId)) {
+      if (!this.#inflight.has(key(claim.executionId, claim.taskId))) {
+        await store.driver.transaction((tx) => store.requeue(tx, claim, this.runnerId, Date.now()));
+        this.wake();
+      }
+    }
+    if (this.config.enableRecovery) {
+      const recovered = await sweepDeadRunners({
+        store,
+        self: this.runnerId,
+        host: hostname(),
+        config: this.config,
+        lookup: (name) => this.#lookup(name),
+        onRecovered: (e) => this.#emit("taskRecovered", e),
+      });
+      if (recovered) this.wake();
+    }
+    const days = this.config.eventRetentionDays;
+    if (days !== undefined && Date.now() - this.#lastCleanup > 3_600_000) {
+      this.#lastCleanup = Date.now();
+      await store.cleanupEvents(Date.now() - days * 86_400_000);
+    }
+  }
+}
+
+

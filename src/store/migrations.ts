@@ -1,0 +1,106 @@
+/**
+ * Numbered schema migrations, one list per dialect. Never edit a landed migration: append a new one.
+ * `{p}` stands for the table prefix (`"schema".` on PostgreSQL, empty on SQLite).
+ */
+
+/** One migration: a version number, a name and its statements. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: readonly string[];
+}
+
+/** Column types that differ between the dialects. */
+interface TypeNames {
+  readonly bigint: string;
+  readonly serial: string;
+}
+
+function coreTables(t: TypeNames): string[] {
+  return [
+    `CREATE TABLE {p}cloaca_runners (
+      id TEXT PRIMARY KEY,
+      name TEXT NOT NULL,
+      hostname TEXT NOT NULL,
+      pid INTEGER NOT NULL,
+      started_at ${t.bigint} NOT NULL,
+      heartbeat_at ${t.bigint} NOT NULL
+    )`,
+    `CREATE TABLE {p}cloaca_executions (
+      id TEXT PRIMARY KEY,
+      workflow_name TEXT NOT NULL,
+      workflow_version TEXT NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('Running','Paused','Completed','Failed','Cancelled')),
+      input_context TEXT NOT NULL,
+      final_context TEXT,
+      error_message TEXT,
+      pause_reason TEXT,
+      unfinished_tasks INTEGER NOT NULL,
+      failed_tasks INTEGER NOT NULL DEFAULT 0,
+      origin TEXT,
+      created_at ${t.bigint} NOT NULL,
+      completed_at ${t.bigint}
+    )`,
+    `CREATE INDEX {i}cloaca_executions_status ON {p}cloaca_executions (status, created_at)`,
+    `CREATE INDEX {i}cloaca_executions_workflow ON {p}cloaca_executions (workflow_name, created_at)`,
+    `CREATE INDEX {i}cloaca_executions_created ON {p}cloaca_executions (created_at)`,
+    `CREATE TABLE {p}cloaca_tasks (
+      execution_id TEXT NOT NULL REFERENCES {p}cloaca_executions (id) ON DELETE CASCADE,
+      task_id TEXT NOT NULL,
+      workflow_name TEXT NOT NULL,
+      position INTEGER NOT NULL,
+      status TEXT NOT NULL CHECK (status IN ('NotStarted','Ready','Running','Completed','Failed','Skipped')),
+      deps_remaining INTEGER NOT NULL,
+      upstream_failed INTEGER NOT NULL DEFAULT 0,
+      upstream_skipped INTEGER NOT NULL DEFAULT 0,
+      attempt INTEGER NOT NULL DEFAULT 0,
+      max_attempts INTEGER NOT NULL,
+      ready_at ${t.bigint},
+      claimed_by TEXT,
+      recoveries INTEGER NOT NULL DEFAULT 0,
+      started_at ${t.bigint},
+      completed_at ${t.bigint},
+      output_context TEXT,
+      error_message TEXT,
+      skip_reason TEXT,
+      PRIMARY KEY (execution_id, task_id)
+    )`,
+    // The claim scans only Ready rows in due order; running rows are found by owner for takeover.
+    `CREATE INDEX {i}cloaca_tasks_ready ON {p}cloaca_tasks (ready_at) WHERE status = 'Ready'`,
+    `CREATE INDEX {i}cloaca_tasks_claimed ON {p}cloaca_tasks (claimed_by) WHERE claimed_by IS NOT NULL`,
+    `CREATE TABLE {p}cloaca_events (
+      seq ${t.serial},
+      execution_id TEXT NOT NULL,
+      task_id TEXT,
+      event_type TEXT NOT NULL,
+      data TEXT,
+      runner_id TEXT,
+      created_at ${t.bigint} NOT NULL
+    )`,
+    `CREATE INDEX {i}cloaca_events_execution ON {p}cloaca_events (execution_id, seq)`,
+    `CREATE INDEX {i}cloaca_events_created ON {p}cloaca_events (created_at)`,
+  ];
+}
+
+/** SQLite migrations. */
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "core tables",
+    statements: coreTables({ bigint: "INTEGER", serial: "INTEGER PRIMARY KEY AUTOINCREMENT" }),
+  },
+];
+
+/** PostgreSQL migrations. */
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "core tables",
+    statements: coreTables({ bigint: "BIGINT", serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" }),
+  },
+];
+
+/** Fills in the table prefix. Index names are never schema-qualified (they live beside their table). */
+export function renderMigration(sql: string, prefix: string): string {
+  return sql.replaceAll("{p}", prefix).replaceAll("{i}", "");
+}

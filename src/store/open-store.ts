@@ -1,0 +1,65 @@
+/** Opens the store a database URL points at. */
+import type { DatabaseTarget } from "../database-url.js";
+import type { Logger } from "../types.js";
+import { postgresMigrations, sqliteMigrations } from "./migrations.js";
+import { PostgresDriver } from "./postgres/driver.js";
+import { channelFor, postgresDialect, postgresHooks } from "./postgres/dialect.js";
+import { PostgresListener } from "./postgres/listener.js";
+import { SqlStore } from "./sql-store.js";
+import { SqliteDriver, sqliteDialect } from "./sqlite/driver.js";
+
+/** An open store plus its (optional) cross-process notification channel. */
+export interface OpenedStore {
+  readonly store: SqlStore;
+  /** The schema the engine tables live in (PostgreSQL), if any. */
+  readonly schema: string | undefined;
+  /** Starts receiving notifications from other processes; resolves when listening (no-op without LISTEN/NOTIFY). */
+  listen(onPayload: (payload: string) => void, onReconnect: () => void): Promise<void>;
+  /** The listener, for tests that drop its connection. */
+  readonly listener: PostgresListener | undefined;
+  /** Closes the listener and the connections. */
+  close(): Promise<void>;
+}
+
+/** Options for {@link openStore}. */
+export interface OpenStoreOptions {
+  readonly schema: string | undefined;
+  readonly poolSize: number;
+  readonly logger: Logger;
+}
+
+const NO_HOOKS = { beforeMigrate: async () => undefined, notify: async () => undefined };
+
+/** Connects (proving the connection) and returns the store; does not migrate. */
+export async function openStore(target: DatabaseTarget, options: OpenStoreOptions): Promise<OpenedStore> {
+  if (target.kind === "sqlite") {
+    const store = new SqlStore(new SqliteDriver(target), sqliteDialect, sqliteMigrations, NO_HOOKS);
+    return {
+      store,
+      schema: undefined,
+      listener: undefined,
+      listen: async () => undefined,
+      close: () => store.close(),
+    };
+  }
+  const schema = options.schema ?? target.searchPath ?? "public";
+  const driver = await PostgresDriver.open(target, options.poolSize);
+  const store = new SqlStore(driver, postgresDialect(schema), postgresMigrations, postgresHooks(schema));
+  let listener: PostgresListener | undefined;
+  const opened: OpenedStore = {
+    store,
+    schema,
+    get listener() {
+      return listener;
+    },
+    async listen(onPayload, onReconnect) {
+      listener = new PostgresListener(target, driver.sslmode, channelFor(schema), onPayload, onReconnect, options.logger);
+      await listener.start();
+    },
+    async close() {
+      await listener?.close();
+      await store.close();
+    },
+  };
+  return opened;
+}

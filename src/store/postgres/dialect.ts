@@ -1,0 +1,39 @@
+/** PostgreSQL's SQL fragments and store hooks for one schema. */
+import { createHash } from "node:crypto";
+import { quoteIdent } from "../../database-url.js";
+import type { StoreHooks } from "../sql-store.js";
+import type { Dialect, Queryable } from "../store.js";
+
+/** The dialect for tables in `schema` (always schema-qualified; never relies on search_path). */
+export function postgresDialect(schema: string): Dialect {
+  return {
+    capabilities: { skipLocked: true, listenNotify: true, schemas: true },
+    prefix: `${quoteIdent(schema)}.`,
+    nowMs: "(extract(epoch from clock_timestamp()) * 1000)::bigint",
+    inList: (column) => `${column} = ANY(?)`,
+    list: (values) => values,
+    claimLock: "FOR UPDATE OF c SKIP LOCKED",
+  };
+}
+
+/** The NOTIFY channel of a schema: tenants never wake each other. */
+export function channelFor(schema: string): string {
+  const plain = `cloaca_${schema}`;
+  return plain.length <= 63 ? plain : `cloaca_${createHash("sha1").update(schema).digest("hex").slice(0, 20)}`;
+}
+
+/** Migration lock + schema creation, and NOTIFY inside the transaction. */
+export function postgresHooks(schema: string): StoreHooks {
+  const channel = channelFor(schema);
+  return {
+    async beforeMigrate(tx: Queryable) {
+      // Two processes starting at once must not both migrate: serialise on a per-schema advisory lock.
+      await tx.query("SELECT pg_advisory_xact_lock(hashtext(?))", [`cloaca:migrate:${schema}`]);
+      const [exists] = await tx.query("SELECT 1 AS one FROM pg_namespace WHERE nspname = ?", [schema]);
+      if (!exists) await tx.run(`CREATE SCHEMA ${quoteIdent(schema)}`);
+    },
+    async notify(tx: Queryable, payload: string) {
+      await tx.query("SELECT pg_notify(?, ?)", [channel, payload]);
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * PostgreSQL driver on `pg`: a pool built from our parsed URL (not pg's own URL parsing, which does not
+ * know `pool_*` and treats `sslmode=require` as full verification), type parsers set per pool, named
+ * prepared statements, and transactions retried on deadlock or serialization failure.
+ */
+import { readFileSync } from "node:fs";
+import pg from "pg";
+import type { PostgresTarget } from "../../database-url.js";
+import { ConfigurationError } from "../../errors.js";
+import type { Driver, Queryable } from "../store.js";
+import { isRetryableTransactionError, mapPostgresError } from "./errors.js";
+
+const INT8 = 20;
+const NUMERIC = 1700;
+
+/** Per-pool type parsers: BIGINT and NUMERIC come back as numbers (our values fit in 2^53). */
+const types = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8 || oid === NUMERIC) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as "text");
+  },
+};
+
+/** Converts `?` placeholders to `$n`, once per statement text. */
+const converted = new Map<string, { text: string; name: string }>();
+function convert(sql: string): { text: string; name: string } {
+  let c = converted.get(sql);
+  if (!c) {
+    let i = 0;
+    const text = sql.replace(/\?/g, () => `$${++i}`);
+    c = { text, name: `cloaca_${converted.size.toString(36)}` };
+    converted.set(sql, c);
+  }
+  return c;
+}
+
+/** TLS options for an sslmode, with libpq's meanings. `prefer`/`allow` are resolved by {@link PostgresDriver.open}. */
+function sslFor(target: PostgresTarget, mode: string | undefined): pg.ClientConfig["ssl"] {
+  const ca = target.sslrootcert ? readFileSync(target.sslrootcert, "utf8") : undefined;
+  switch (mode) {
+    case undefined:
+    case "disable":
+    case "allow":
+      return false;
+    case "prefer":
+    case "require":
+      // libpq's require: encrypt, do not verify (unless a root certificate is given, then verify the CA).
+      return ca ? { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined } : { rejectUnauthorized: false };
+    case "verify-ca":
+      if (!ca) throw new ConfigurationError("sslmode=verify-ca needs sslrootcert=<path to the CA certificate>");
+      return { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    case "verify-full":
+      return ca ? { ca, rejectUnauthorized: true } : { rejectUnauthorized: true };
+    default:
+      throw new ConfigurationError(`unsupported sslmode "${mode}"`);
+  }
+}
+
+/** The connection settings shared by pooled clients and the LISTEN client. */
+export function clientConfig(target: PostgresTarget, sslmode: string | undefined): pg.ClientConfig {
+  return {
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    user: target.user,
+    password: target.password,
+    ssl: sslFor(target, sslmode),
+    application_name: target.applicationName ?? "cloaca",
+    options: target.options,
+    connectionTimeoutMillis: target.connectTimeoutMs ?? 30_000,
+    types,
+  };
+}
+
+/** A `pg` pool behind the {@link Driver} interface. */
+export class PostgresDriver implements Driver {
+  private constructor(
+    readonly target: PostgresTarget,
+    readonly pool: pg.Pool,
+    readonly sslmode: string | undefined,
+  ) {}
+
+  /**
+   * Opens a pool and proves it with one connection (so bad credentials fail here, plainly). For
+   * `sslmode=prefer`/`allow` it tries the preferred way first and falls back like libpq.
+   */
+  static async open(target: PostgresTarget, poolSize: number): Promise<PostgresDriver> {
+    const modes =
+      target.sslmode === "prefer" ? ["prefer", "disable"] : target.sslmode === "allow" ? ["disable", "require"] : [target.sslmode];
+    let lastError: unknown;
+    for (const mode of modes) {
+      const base = clientConfig(target, mode);
+      const connectTimeout = base.connectionTimeoutMillis;
+      // pool_timeout bounds the wait for a free connection; connect_timeout bounds one connection attempt.
+      class TimedClient extends pg.Client {
+        constructor(config: pg.ClientConfig) {
+          super({ ...config, connectionTimeoutMillis: connectTimeout });
+        }
+      }
+      const pool = new pg.Pool({
+        ...base,
+        Client: TimedClient,
+        max: target.poolMax ?? poolSize,
+        min: target.poolMin ?? 0,
+        connectionTimeoutMillis: target.poolTimeoutMs ?? 30_000,
+        idleTimeoutMillis: 30_000,
+      } as unknown as pg.PoolConfig);
+      pool.on("error", () => {
+        /* idle client errors surface on the next query */
+      });
+      try {
+        const client = await pool.connect();
+        client.release();
+        return new PostgresDriver(target, pool, mode);
+      } catch (err) {
+        lastError = err;
+        await pool.end().catch(() => undefined);
+        const sslRefused = /does not support SSL|SSL/i.test(String((err as Error).message));
+        if (!sslRefused) break;
+      }
+    }
+    throw mapPostgresError(lastError, target.display);
+  }
+
+  private async exec(client: pg.Pool | pg.PoolClient, sql: string, params: readonly unknown[] | undefined) {
+    const { text, name } = convert(sql);
+    try {
+      return await client.query({ text, name, values: params ? [...params] : [] });
+    } catch (err) {
+      throw mapPostgresError(err, this.target.display);
+    }
+  }
+
+  async query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+    return (await this.exec(this.pool, sql, params)).rows as R[];
+  }
+
+  async run(sql: string, params?: readonly unknown[]): Promise<number> {
+    return (await this.exec(this.pool, sql, params)).rowCount ?? 0;
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.pool.connect();
+      } catch (err) {
+        throw mapPostgresError(err, this.target.display);
+      }
+      const tx: Queryable = {
+        query: async <R>(sql: string, params?: readonly unknown[]) => (await this.exec(client, sql, params)).rows as R[],
+        run: async (sql: string, params?: readonly unknown[]) => (await this.exec(client, sql, params)).rowCount ?? 0,
+      };
+      try {
+        await client.query("BEGIN");
+        const result = await fn(tx);
+        await client.query("COMMIT");
+        client.release();
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        client.release();
+        const cause = (err as { cause?: unknown }).cause ?? err;
+        if (attempt < 5 && isRetryableTransactionError(cause)) continue;
+        throw mapPostgresError(err, this.target.display);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.pool.ended) await this.pool.end();
+  }
+}

@@ -1,0 +1,660 @@
+/**
+ * The engine's storage operations, written once over a {@link Driver} and a {@link Dialect}.
+ * Every state change is a guarded compare-and-set: a task write names the status it expects and, for
+ * claimed tasks, the owner and attempt, so a runner that lost its claim cannot overwrite anything.
+ */
+import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
+import { renderMigration, type Migration } from "./migrations.js";
+import type {
+  ClaimedTask,
+  Dialect,
+  Driver,
+  EventRecord,
+  ExecutionFilter,
+  ExecutionRecord,
+  Queryable,
+  StoreCapabilities,
+  TaskInputs,
+  TaskKey,
+  TaskRecord,
+  DependencyState,
+} from "./store.js";
+
+/** Backend-specific steps the shared store calls out to. */
+export interface StoreHooks {
+  /** Runs first inside the migration transaction: take a lock, create the schema. */
+  beforeMigrate(tx: Queryable): Promise<void>;
+  /** Sends a cross-process notification that is delivered when `tx` commits (no-op without LISTEN/NOTIFY). */
+  notify(tx: Queryable, payload: string): Promise<void>;
+}
+
+/** A task row to create with its execution. */
+export interface NewTask {
+  readonly taskId: string;
+  readonly position: number;
+  readonly depsCount: number;
+  readonly maxAttempts: number;
+}
+
+/** An event to append. */
+export interface NewEvent {
+  readonly executionId: string;
+  readonly taskId?: string | undefined;
+  readonly type: string;
+  readonly data?: JsonObject | undefined;
+}
+
+/** How a claimed attempt ended, as written to its row. */
+export type TaskWrite =
+  | { readonly kind: "completed"; readonly output: JsonObject }
+  | { readonly kind: "failed"; readonly error: string }
+  | { readonly kind: "retry"; readonly error: string; readonly readyAt: number }
+  | { readonly kind: "skipped"; readonly reason: string };
+
+/** A dependent's counters after one of its dependencies became terminal. */
+export interface DependentCounters {
+  readonly taskId: string;
+  readonly depsRemaining: number;
+  readonly upstreamFailed: number;
+  readonly upstreamSkipped: number;
+}
+
+/** A runner's lease row. */
+export interface RunnerLease {
+  readonly id: string;
+  readonly name: string;
+  readonly hostname: string;
+  readonly pid: number;
+  /** Milliseconds since its last heartbeat, by the database clock. */
+  readonly ageMs: number;
+}
+
+const TERMINAL_TASK = "('Completed','Failed','Skipped')";
+
+function parseJson(text: unknown): JsonObject | undefined {
+  return typeof text === "string" ? (JSON.parse(text) as JsonObject) : undefined;
+}
+function optNum(v: unknown): number | undefined {
+  return v === null || v === undefined ? undefined : Number(v);
+}
+function optStr(v: unknown): string | undefined {
+  return v === null || v === undefined ? undefined : String(v);
+}
+
+type Row = Record<string, unknown>;
+
+function toExecution(r: Row): ExecutionRecord {
+  return {
+    id: String(r.id),
+    workflowName: String(r.workflow_name),
+    workflowVersion: String(r.workflow_version),
+    status: r.status as ExecutionStatus,
+    input: parseJson(r.input_context) ?? {},
+    finalContext: parseJson(r.final_context),
+    errorMessage: optStr(r.error_message),
+    pauseReason: optStr(r.pause_reason),
+    createdAt: Number(r.created_at),
+    completedAt: optNum(r.completed_at),
+  };
+}
+
+function toTask(r: Row): TaskRecord {
+  return {
+    taskId: String(r.task_id),
+    status: r.status as TaskStatus,
+    attempts: Number(r.attempt),
+    errorMessage: optStr(r.error_message),
+    skipReason: optStr(r.skip_reason),
+    startedAt: optNum(r.started_at),
+    completedAt: optNum(r.completed_at),
+    position: Number(r.position),
+  };
+}
+
+function toClaim(r: Row): ClaimedTask {
+  return {
+    executionId: String(r.execution_id),
+    taskId: String(r.task_id),
+    workflowName: String(r.workflow_name),
+    attempt: Number(r.attempt),
+    maxAttempts: Number(r.max_attempts),
+    recoveries: Number(r.recoveries),
+  };
+}
+
+const CLAIM_COLUMNS = "execution_id, task_id, workflow_name, attempt, max_attempts, recoveries";
+const EXECUTION_COLUMNS =
+  "id, workflow_name, workflow_version, status, input_context, final_context, error_message, pause_reason, created_at, completed_at";
+
+/** The engine's storage, shared by both backends. */
+export class SqlStore {
+  /** What this backend can do. */
+  readonly capabilities: StoreCapabilities;
+  private readonly p: string;
+  private readonly sql: ReturnType<SqlStore["buildStatements"]>;
+
+  constructor(
+    readonly driver: Driver,
+    readonly dialect: Dialect,
+    private readonly migrations: readonly Migration[],
+    private readonly hooks: StoreHooks,
+  ) {
+    this.capabilities = dialect.capabilities;
+    this.p = dialect.prefix;
+    this.sql = this.buildStatements();
+  }
+
+  /** Every statement text is built once, so drivers can cache prepared statements by text. */
+  private buildStatements() {
+    const p = this.p;
+    const d = this.dialect;
+    return {
+      claim:
+        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
+        `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN (` +
+        `SELECT c.execution_id, c.task_id FROM ${p}cloaca_tasks c JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
+        `WHERE c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' AND ${d.inList("c.workflow_name")} ` +
+        `ORDER BY c.ready_at LIMIT ? ${d.claimLock}) RETURNING ${CLAIM_COLUMNS}`,
+      claimLocal:
+        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ready_at = ?, ` +
+        `started_at = COALESCE(started_at, ?) WHERE execution_id = ? AND ${d.inList("task_id")} AND status = 'NotStarted' ` +
+        `RETURNING ${CLAIM_COLUMNS}`,
+      inputsExecutions: `SELECT id, input_context, workflow_version FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
+      inputsTasks:
+        `SELECT execution_id, task_id, status, output_context FROM ${p}cloaca_tasks ` +
+        `WHERE ${d.inList("execution_id")} AND ${d.inList("task_id")} AND status IN ${TERMINAL_TASK}`,
+      guard: `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
+      decrement:
+        `UPDATE ${p}cloaca_tasks SET deps_remaining = deps_remaining - 1, upstream_failed = upstream_failed + ?, ` +
+        `upstream_skipped = upstream_skipped + ? WHERE execution_id = ? AND ${d.inList("task_id")} AND status = 'NotStarted' ` +
+        `RETURNING task_id, deps_remaining, upstream_failed, upstream_skipped`,
+      markReady:
+        `UPDATE ${p}cloaca_tasks SET status = 'Ready', ready_at = ? WHERE execution_id = ? AND ${d.inList("task_id")} ` +
+        `AND status = 'NotStarted'`,
+      markSkipped:
+        `UPDATE ${p}cloaca_tasks SET status = 'Skipped', skip_reason = ?, completed_at = ? WHERE execution_id = ? ` +
+        `AND ${d.inList("task_id")} AND status = 'NotStarted'`,
+      adjust:
+        `UPDATE ${p}cloaca_executions SET unfinished_tasks = unfinished_tasks - ?, failed_tasks = failed_tasks + ? ` +
+        `WHERE id = ? RETURNING unfinished_tasks, failed_tasks, status`,
+      finishExecution:
+        `UPDATE ${p}cloaca_executions SET status = ?, final_context = ?, error_message = ?, completed_at = ? ` +
+        `WHERE id = ? AND status IN ('Running','Paused')`,
+      terminalOutputs:
+        `SELECT task_id, status, output_context, error_message FROM ${p}cloaca_tasks ` +
+        `WHERE execution_id = ? AND status IN ('Completed','Failed') ORDER BY position`,
+      executionInput: `SELECT input_context FROM ${p}cloaca_executions WHERE id = ?`,
+      getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
+      getTasks:
+        `SELECT task_id, status, attempt, error_message, skip_reason, started_at, completed_at, position ` +
+        `FROM ${p}cloaca_tasks WHERE execution_id = ? ORDER BY position`,
+      statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
+      nextReadyAt:
+        `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
+        `WHERE c.status = 'Ready' AND e.status = 'Running' AND ${d.inList("c.workflow_name")}`,
+      registerRunner:
+        `INSERT INTO ${p}cloaca_runners (id, name, hostname, pid, started_at, heartbeat_at) ` +
+        `VALUES (?, ?, ?, ?, ${d.nowMs}, ${d.nowMs})`,
+      heartbeat: `UPDATE ${p}cloaca_runners SET heartbeat_at = ${d.nowMs} WHERE id = ?`,
+      runners: `SELECT id, name, hostname, pid, ${d.nowMs} - heartbeat_at AS age_ms FROM ${p}cloaca_runners`,
+      removeRunner: `DELETE FROM ${p}cloaca_runners WHERE id = ?`,
+      orphanOwners:
+        `SELECT DISTINCT claimed_by FROM ${p}cloaca_tasks WHERE status = 'Running' AND claimed_by IS NOT NULL ` +
+        `AND claimed_by NOT IN (SELECT id FROM ${p}cloaca_runners)`,
+      claimedBy: `SELECT ${CLAIM_COLUMNS} FROM ${p}cloaca_tasks WHERE claimed_by = ? AND status = 'Running'`,
+      requeue:
+        `UPDATE ${p}cloaca_tasks SET status = 'Ready', claimed_by = NULL, ready_at = ?, recoveries = recoveries + 1 ` +
+        `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
+      cancelExecution:
+        `UPDATE ${p}cloaca_executions SET status = 'Cancelled', completed_at = ?, error_message = ? ` +
+        `WHERE id = ? AND status IN ('Running','Paused')`,
+      cancelTasks:
+        `UPDATE ${p}cloaca_tasks SET status = 'Skipped', skip_reason = 'cancelled', completed_at = ? ` +
+        `WHERE execution_id = ? AND status IN ('NotStarted','Ready')`,
+      pause: `UPDATE ${p}cloaca_executions SET status = 'Paused', pause_reason = ? WHERE id = ? AND status = 'Running'`,
+      resume: `UPDATE ${p}cloaca_executions SET status = 'Running', pause_reason = NULL WHERE id = ? AND status = 'Paused'`,
+      events:
+        `SELECT seq, execution_id, task_id, event_type, data, runner_id, created_at FROM ${p}cloaca_events ` +
+        `WHERE execution_id = ? ORDER BY seq`,
+      cleanupEvents: `DELETE FROM ${p}cloaca_events WHERE created_at < ?`,
+      unfinishedExecutions: `SELECT id FROM ${p}cloaca_executions WHERE status IN ('Running','Paused')`,
+    };
+  }
+
+  // ---------------------------------------------------------------- migrations
+
+  /** Creates or upgrades the engine tables. Safe to call from many processes at once. */
+  async migrate(): Promise<number[]> {
+    return this.driver.transaction(async (tx) => {
+      await this.hooks.beforeMigrate(tx);
+      await tx.run(
+        `CREATE TABLE IF NOT EXISTS ${this.p}cloaca_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`,
+      );
+      const rows = await tx.query<{ version: number }>(`SELECT version FROM ${this.p}cloaca_migrations`);
+      const done = new Set(rows.map((r) => Number(r.version)));
+      const applied: number[] = [];
+      for (const m of this.migrations) {
+        if (done.has(m.version)) continue;
+        for (const statement of m.statements) await tx.run(renderMigration(statement, this.p));
+        await tx.run(`INSERT INTO ${this.p}cloaca_migrations (version, name, applied_at) VALUES (?, ?, ?)`, [
+          m.version,
+          m.name,
+          new Date().toISOString(),
+        ]);
+        applied.push(m.version);
+      }
+      return applied;
+    });
+  }
+
+  // ---------------------------------------------------------------- runner leases
+
+  /** Records this runner's lease. */
+  async registerRunner(id: string, name: string, hostname: string, pid: number): Promise<void> {
+    await this.driver.run(this.sql.registerRunner, [id, name, hostname, pid]);
+  }
+
+  /** Renews the lease; false when the row is gone (another runner declared this one dead). */
+  async heartbeat(id: string): Promise<boolean> {
+    return (await this.driver.run(this.sql.heartbeat, [id])) > 0;
+  }
+
+  /** Every runner lease with its age by the database clock. */
+  async runners(): Promise<RunnerLease[]> {
+    const rows = await this.driver.query(this.sql.runners);
+    return rows.map((r) => ({
+      id: String(r.id),
+      name: String(r.name),
+      hostname: String(r.hostname),
+      pid: Number(r.pid),
+      ageMs: Number(r.age_ms),
+    }));
+  }
+
+  /** Deletes a runner's lease row. */
+  async removeRunner(id: string): Promise<void> {
+    await this.driver.run(this.sql.removeRunner, [id]);
+  }
+
+  /** Owners of running attempts that have no lease row at all (their runner vanished). */
+  async orphanOwners(): Promise<string[]> {
+    return (await this.driver.query(this.sql.orphanOwners)).map((r) => String(r.claimed_by));
+  }
+
+  /** The task attempts a runner holds. */
+  async claimedBy(runnerId: string): Promise<ClaimedTask[]> {
+    return (await this.driver.query(this.sql.claimedBy, [runnerId])).map(toClaim);
+  }
+
+  /** Returns a dead runner's attempt to the queue; false when it already moved on. */
+  async requeue(tx: Queryable, claim: ClaimedTask, deadRunner: string, now: number): Promise<boolean> {
+    return (
+      (await tx.run(this.sql.requeue, [now, claim.executionId, claim.taskId, deadRunner, claim.attempt])) > 0
+    );
+  }
+
+  // ---------------------------------------------------------------- executions
+
+  /**
+   * Creates an execution and all its task rows (one multi-row insert). The first `localRoots` root tasks
+   * are claimed by `runnerId` at once (the local fast path: they start right after commit); the other
+   * roots become Ready for any runner.
+   */
+  async createExecution(
+    tx: Queryable,
+    e: {
+      id: string;
+      workflowName: string;
+      workflowVersion: string;
+      input: JsonObject;
+      origin: string | undefined;
+      tasks: readonly NewTask[];
+      now: number;
+      runnerId: string;
+      localRoots: number;
+    },
+  ): Promise<ClaimedTask[]> {
+    await tx.run(
+      `INSERT INTO ${this.p}cloaca_executions (id, workflow_name, workflow_version, status, input_context, unfinished_tasks, origin, created_at) ` +
+        `VALUES (?, ?, ?, 'Running', ?, ?, ?, ?)`,
+      [e.id, e.workflowName, e.workflowVersion, JSON.stringify(e.input), e.tasks.length, e.origin ?? null, e.now],
+    );
+    const values: unknown[] = [];
+    const rows: string[] = [];
+    const local: ClaimedTask[] = [];
+    for (const t of e.tasks) {
+      rows.push("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      const root = t.depsCount === 0;
+      const claimed = root && local.length < e.localRoots;
+      if (claimed) {
+        local.push({
+          executionId: e.id,
+          taskId: t.taskId,
+          workflowName: e.workflowName,
+          attempt: 1,
+          maxAttempts: t.maxAttempts,
+          recoveries: 0,
+        });
+      }
+      values.push(
+        e.id,
+        t.taskId,
+        e.workflowName,
+        t.position,
+        claimed ? "Running" : root ? "Ready" : "NotStarted",
+        t.depsCount,
+        t.maxAttempts,
+        root ? e.now : null,
+        claimed ? e.runnerId : null,
+        claimed ? 1 : 0,
+        claimed ? e.now : null,
+      );
+    }
+    await tx.run(
+      `INSERT INTO ${this.p}cloaca_tasks (execution_id, task_id, workflow_name, position, status, deps_remaining, max_attempts, ` +
+        `ready_at, claimed_by, attempt, started_at) VALUES ${rows.join(", ")}`,
+      values,
+    );
+    return local;
+  }
+
+  /** Claims up to `limit` due Ready tasks of the named workflows for `runnerId`. */
+  async claim(runnerId: string, limit: number, workflowNames: readonly string[], now: number): Promise<ClaimedTask[]> {
+    if (limit <= 0 || workflowNames.length === 0) return [];
+    const rows = await this.driver.query(this.sql.claim, [
+      runnerId,
+      now,
+      now,
+      this.dialect.list(workflowNames),
+      limit,
+    ]);
+    return rows.map(toClaim);
+  }
+
+  /** Loads what claimed tasks need: their execution's input and their dependencies' states (2 queries). */
+  async loadInputs(
+    claims: readonly ClaimedTask[],
+    dependenciesOf: (claim: ClaimedTask) => readonly string[],
+  ): Promise<Map<ClaimedTask, TaskInputs & { workflowVersion: string }>> {
+    const executionIds = [...new Set(claims.map((c) => c.executionId))];
+    const depIds = [...new Set(claims.flatMap((c) => dependenciesOf(c)))];
+    const execRows = await this.driver.query(this.sql.inputsExecutions, [this.dialect.list(executionIds)]);
+    const depRows = depIds.length
+      ? await this.driver.query(this.sql.inputsTasks, [this.dialect.list(executionIds), this.dialect.list(depIds)])
+      : [];
+    const byExecution = new Map(execRows.map((r) => [String(r.id), r]));
+    const depStates = new Map<string, DependencyState>();
+    for (const r of depRows) {
+      depStates.set(`${String(r.execution_id)}\u0000${String(r.task_id)}`, {
+        taskId: String(r.task_id),
+        status: r.status as TaskStatus,
+        output: parseJson(r.output_context),
+      });
+    }
+    const out = new Map<ClaimedTask, TaskInputs & { workflowVersion: string }>();
+    for (const c of claims) {
+      const exec = byExecution.get(c.executionId);
+      const dependencies = new Map<string, DependencyState>();
+      for (const dep of dependenciesOf(c)) {
+        const s = depStates.get(`${c.executionId}\u0000${dep}`);
+        if (s) dependencies.set(dep, s);
+      }
+      out.set(c, {
+        input: parseJson(exec?.input_context) ?? {},
+        workflowVersion: String(exec?.workflow_version ?? ""),
+        dependencies,
+      });
+    }
+    return out;
+  }
+
+  /** Writes the outcome of a claimed attempt; false when the claim was lost (nothing written). */
+  async finishTask(tx: Queryable, claim: ClaimedTask, runnerId: string, write: TaskWrite, now: number): Promise<boolean> {
+    const p = this.p;
+    const guard = [claim.executionId, claim.taskId, runnerId, claim.attempt];
+    let n: number;
+    switch (write.kind) {
+      case "completed":
+        n = await tx.run(
+          `UPDATE ${p}cloaca_tasks SET status = 'Completed', output_context = ?, error_message = NULL, completed_at = ?, claimed_by = NULL ${this.sql.guard}`,
+          [JSON.stringify(write.output), now, ...guard],
+        );
+        break;
+      case "failed":
+        n = await tx.run(
+          `UPDATE ${p}cloaca_tasks SET status = 'Failed', error_message = ?, completed_at = ?, claimed_by = NULL ${this.sql.guard}`,
+          [write.error, now, ...guard],
+        );
+        break;
+      case "retry":
+        n = await tx.run(
+          `UPDATE ${p}cloaca_tasks SET status = 'Ready', error_message = ?, ready_at = ?, claimed_by = NULL ${this.sql.guard}`,
+          [write.error, write.readyAt, ...guard],
+        );
+        break;
+      case "skipped":
+        n = await tx.run(
+          `UPDATE ${p}cloaca_tasks SET status = 'Skipped', skip_reason = ?, completed_at = ?, claimed_by = NULL, attempt = attempt - 1 ${this.sql.guard}`,
+          [write.reason, now, ...guard],
+        );
+        break;
+    }
+    return n > 0;
+  }
+
+  /** Counts one terminal dependency against each dependent; returns their new counters. */
+  async decrementDependents(
+    tx: Queryable,
+    executionId: string,
+    dependents: readonly string[],
+    outcome: "Completed" | "Failed" | "Skipped",
+  ): Promise<DependentCounters[]> {
+    const rows = await tx.query(this.sql.decrement, [
+      outcome === "Failed" ? 1 : 0,
+      outcome === "Skipped" ? 1 : 0,
+      executionId,
+      this.dialect.list(dependents),
+    ]);
+    return rows.map((r) => ({
+      taskId: String(r.task_id),
+      depsRemaining: Number(r.deps_remaining),
+      upstreamFailed: Number(r.upstream_failed),
+      upstreamSkipped: Number(r.upstream_skipped),
+    }));
+  }
+
+  /** Makes NotStarted tasks Ready (due now). */
+  async markReady(tx: Queryable, executionId: string, taskIds: readonly string[], now: number): Promise<void> {
+    if (taskIds.length) await tx.run(this.sql.markReady, [now, executionId, this.dialect.list(taskIds)]);
+  }
+
+  /** Claims NotStarted tasks for `runnerId` directly (the local fast path: no trip through the queue). */
+  async claimLocal(
+    tx: Queryable,
+    executionId: string,
+    taskIds: readonly string[],
+    runnerId: string,
+    now: number,
+  ): Promise<ClaimedTask[]> {
+    if (!taskIds.length) return [];
+    const rows = await tx.query(this.sql.claimLocal, [runnerId, now, now, executionId, this.dialect.list(taskIds)]);
+    return rows.map(toClaim);
+  }
+
+  /** Skips NotStarted tasks with a reason. */
+  async markSkipped(
+    tx: Queryable,
+    executionId: string,
+    taskIds: readonly string[],
+    reason: string,
+    now: number,
+  ): Promise<void> {
+    if (taskIds.length) await tx.run(this.sql.markSkipped, [reason, now, executionId, this.dialect.list(taskIds)]);
+  }
+
+  /** Counts finished and failed tasks against the execution; returns what remains. */
+  async adjustExecution(
+    tx: Queryable,
+    executionId: string,
+    finished: number,
+    failed: number,
+  ): Promise<{ unfinished: number; failed: number; status: ExecutionStatus } | undefined> {
+    const [r] = await tx.query(this.sql.adjust, [finished, failed, executionId]);
+    return r
+      ? { unfinished: Number(r.unfinished_tasks), failed: Number(r.failed_tasks), status: r.status as ExecutionStatus }
+      : undefined;
+  }
+
+  /** The outputs of the execution's completed tasks and the errors of its failed ones, in declaration order. */
+  async terminalOutputs(
+    tx: Queryable,
+    executionId: string,
+  ): Promise<Array<{ taskId: string; status: TaskStatus; output: JsonObject | undefined; error: string | undefined }>> {
+    const rows = await tx.query(this.sql.terminalOutputs, [executionId]);
+    return rows.map((r) => ({
+      taskId: String(r.task_id),
+      status: r.status as TaskStatus,
+      output: parseJson(r.output_context),
+      error: optStr(r.error_message),
+    }));
+  }
+
+  /** The execution's input context. */
+  async executionInput(tx: Queryable, executionId: string): Promise<JsonObject> {
+    const [r] = await tx.query(this.sql.executionInput, [executionId]);
+    return parseJson(r?.input_context) ?? {};
+  }
+
+  /** Marks the execution terminal; false when it already was (for example cancelled). */
+  async finishExecution(
+    tx: Queryable,
+    executionId: string,
+    status: "Completed" | "Failed",
+    finalContext: JsonObject,
+    errorMessage: string | undefined,
+    now: number,
+  ): Promise<boolean> {
+    return (
+      (await tx.run(this.sql.finishExecution, [
+        status,
+        JSON.stringify(finalContext),
+        errorMessage ?? null,
+        now,
+        executionId,
+      ])) > 0
+    );
+  }
+
+  /** Appends events (one statement). */
+  async insertEvents(tx: Queryable, events: readonly NewEvent[], runnerId: string | undefined, now: number): Promise<void> {
+    if (!events.length) return;
+    const rows: string[] = [];
+    const values: unknown[] = [];
+    for (const e of events) {
+      rows.push("(?, ?, ?, ?, ?, ?)");
+      values.push(e.executionId, e.taskId ?? null, e.type, e.data ? JSON.stringify(e.data) : null, runnerId ?? null, now);
+    }
+    await tx.run(
+      `INSERT INTO ${this.p}cloaca_events (execution_id, task_id, event_type, data, runner_id, created_at) VALUES ${rows.join(", ")}`,
+      values,
+    );
+  }
+
+  /** Sends a notification delivered at commit (PostgreSQL); a no-op elsewhere. */
+  notify(tx: Queryable, payload: string): Promise<void> {
+    return this.hooks.notify(tx, payload);
+  }
+
+  // ---------------------------------------------------------------- control
+
+  /** Cancels a running or paused execution and skips its unstarted tasks; false when already terminal. */
+  async cancel(tx: Queryable, executionId: string, reason: string, now: number): Promise<boolean> {
+    if ((await tx.run(this.sql.cancelExecution, [now, reason, executionId])) === 0) return false;
+    await tx.run(this.sql.cancelTasks, [now, executionId]);
+    return true;
+  }
+
+  /** Pauses a running execution (no new task starts); false when it is not running. */
+  async pause(tx: Queryable, executionId: string, reason: string | undefined): Promise<boolean> {
+    return (await tx.run(this.sql.pause, [reason ?? null, executionId])) > 0;
+  }
+
+  /** Resumes a paused execution; false when it is not paused. */
+  async resume(tx: Queryable, executionId: string): Promise<boolean> {
+    return (await tx.run(this.sql.resume, [executionId])) > 0;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** One execution, or undefined. */
+  async getExecution(id: string): Promise<ExecutionRecord | undefined> {
+    const [r] = await this.driver.query(this.sql.getExecution, [id]);
+    return r ? toExecution(r) : undefined;
+  }
+
+  /** An execution's tasks in declaration order. */
+  async getTasks(executionId: string): Promise<TaskRecord[]> {
+    return (await this.driver.query(this.sql.getTasks, [executionId])).map(toTask);
+  }
+
+  /** Executions, newest first. */
+  async listExecutions(filter: ExecutionFilter): Promise<ExecutionRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.workflow !== undefined) {
+      where.push("workflow_name = ?");
+      params.push(filter.workflow);
+    }
+    if (filter.status !== undefined) {
+      where.push("status = ?");
+      params.push(filter.status);
+    }
+    params.push(filter.limit ?? 100, filter.offset ?? 0);
+    const rows = await this.driver.query(
+      `SELECT ${EXECUTION_COLUMNS} FROM ${this.p}cloaca_executions ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ` +
+        `ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+      params,
+    );
+    return rows.map(toExecution);
+  }
+
+  /** Current statuses of the given executions. */
+  async statuses(ids: readonly string[]): Promise<Map<string, ExecutionStatus>> {
+    if (!ids.length) return new Map();
+    const rows = await this.driver.query(this.sql.statuses, [this.dialect.list(ids)]);
+    return new Map(rows.map((r) => [String(r.id), r.status as ExecutionStatus]));
+  }
+
+  /** The earliest due time of a Ready task of these workflows, if any. */
+  async nextReadyAt(workflowNames: readonly string[]): Promise<number | undefined> {
+    if (!workflowNames.length) return undefined;
+    const [r] = await this.driver.query(this.sql.nextReadyAt, [this.dialect.list(workflowNames)]);
+    return optNum(r?.due);
+  }
+
+  /** An execution's event log in order. */
+  async events(executionId: string): Promise<EventRecord[]> {
+    const rows = await this.driver.query(this.sql.events, [executionId]);
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      executionId: String(r.execution_id),
+      taskId: optStr(r.task_id),
+      type: String(r.event_type),
+      data: parseJson(r.data),
+      runnerId: optStr(r.runner_id),
+      createdAt: Number(r.created_at),
+    }));
+  }
+
+  /** Deletes events older than `before` (epoch ms); returns how many. */
+  async cleanupEvents(before: number): Promise<number> {
+    return this.driver.run(this.sql.cleanupEvents, [before]);
+  }
+
+  /** Closes the connections. */
+  close(): Promise<void> {
+    return this.driver.close();
+  }
+}
+
+export type { TaskKey };

@@ -1,0 +1,120 @@
+/**
+ * The storage seam. The engine talks only to {@link Store}; each backend supplies a {@link Driver}
+ * (how to run SQL) and a {@link Dialect} (the few SQL fragments that differ). Code branches on
+ * {@link StoreCapabilities}, never on dialect names.
+ */
+import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
+
+/** What a backend can do beyond the common SQL subset. */
+export interface StoreCapabilities {
+  /** `FOR UPDATE SKIP LOCKED` claiming (PostgreSQL). */
+  readonly skipLocked: boolean;
+  /** Cross-process wakeups through LISTEN/NOTIFY (PostgreSQL). */
+  readonly listenNotify: boolean;
+  /** Engine tables can live in a named schema (PostgreSQL). */
+  readonly schemas: boolean;
+}
+
+/** Something that runs SQL. Statements use `?` placeholders; the driver adapts them. */
+export interface Queryable {
+  /** Runs a statement and returns its rows (empty for statements without RETURNING). */
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  /** Runs a statement and returns the number of rows it changed. */
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+/** A database connection (or pool) with transactions. */
+export interface Driver extends Queryable {
+  /** Runs `fn` in one write transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Closes every connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** The SQL fragments that differ between backends. */
+export interface Dialect {
+  readonly capabilities: StoreCapabilities;
+  /** Prefix for table names: `"schema".` on PostgreSQL, empty on SQLite. */
+  readonly prefix: string;
+  /** The database clock in epoch milliseconds, as an SQL expression (used for leases). */
+  readonly nowMs: string;
+  /** `col IN list` for a list bound as one parameter (see {@link Dialect.list}). */
+  inList(column: string): string;
+  /** Binds an array for {@link Dialect.inList}. */
+  list(values: readonly string[]): unknown;
+  /** The row-locking suffix of the claim sub-select (`FOR UPDATE OF c SKIP LOCKED` or nothing). */
+  readonly claimLock: string;
+}
+
+/** Identifies a task row. */
+export interface TaskKey {
+  readonly executionId: string;
+  readonly taskId: string;
+}
+
+/** A task attempt this runner owns: the claim is valid while `claimedBy` and `attempt` match the row. */
+export interface ClaimedTask extends TaskKey {
+  readonly workflowName: string;
+  /** 1-based number of this attempt (every claim starts a new attempt). */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly recoveries: number;
+}
+
+/** A dependency's state as seen by a claimed task. */
+export interface DependencyState {
+  readonly taskId: string;
+  readonly status: TaskStatus;
+  readonly output: JsonObject | undefined;
+}
+
+/** What a claimed task needs to run: the execution input and its dependencies' states. */
+export interface TaskInputs {
+  readonly input: JsonObject;
+  readonly dependencies: ReadonlyMap<string, DependencyState>;
+}
+
+/** One row of `cloaca_executions`, decoded. */
+export interface ExecutionRecord {
+  readonly id: string;
+  readonly workflowName: string;
+  readonly workflowVersion: string;
+  readonly status: ExecutionStatus;
+  readonly input: JsonObject;
+  readonly finalContext: JsonObject | undefined;
+  readonly errorMessage: string | undefined;
+  readonly pauseReason: string | undefined;
+  readonly createdAt: number;
+  readonly completedAt: number | undefined;
+}
+
+/** One row of `cloaca_tasks`, decoded (without its output). */
+export interface TaskRecord {
+  readonly taskId: string;
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly errorMessage: string | undefined;
+  readonly skipReason: string | undefined;
+  readonly startedAt: number | undefined;
+  readonly completedAt: number | undefined;
+  readonly position: number;
+}
+
+/** One row of the append-only event log. */
+export interface EventRecord {
+  readonly seq: number;
+  readonly executionId: string;
+  readonly taskId: string | undefined;
+  readonly type: string;
+  readonly data: JsonObject | undefined;
+  readonly runnerId: string | undefined;
+  readonly createdAt: number;
+}
+
+/** Filter for {@link Store.listExecutions}. */
+export interface ExecutionFilter {
+  readonly workflow?: string;
+  readonly status?: ExecutionStatus;
+  readonly limit?: number;
+  readonly offset?: number;
+}
