@@ -6,7 +6,7 @@
 import type { SqlStore, NewEvent, TaskWrite } from "../store/sql-store.js";
 import type { ClaimedTask, Queryable } from "../store/store.js";
 import type { JsonObject } from "../types.js";
-import { mergeOutputs } from "../workflow/context.js";
+import { finalContext as computeFinalContext, toDelta, type ContextDelta } from "./context-flow.js";
 import type { Workflow } from "../workflow/workflow.js";
 
 /** What recording one outcome changed. */
@@ -122,10 +122,7 @@ function taskEvent(claim: ClaimedTask, write: TaskWrite): NewEvent {
   }
 }
 
-/**
- * The final context (merge of the outputs of the completed tasks that no completed task depends on, in
- * declaration order — for a fully successful run, the leaves) and the failure summary.
- */
+/** The final context (see `finalContext` in context-flow) and the failure summary. */
 async function summarize(
   store: SqlStore,
   tx: Queryable,
@@ -133,19 +130,13 @@ async function summarize(
   executionId: string,
 ): Promise<{ finalContext: JsonObject; errorMessage: string | undefined }> {
   const rows = await store.terminalOutputs(tx, executionId);
-  const completed = new Map<string, JsonObject>();
+  const deltas = new Map<string, ContextDelta>();
   const failures: string[] = [];
   for (const r of rows) {
-    if (r.status === "Completed") completed.set(r.taskId, r.output ?? {});
+    if (r.status === "Completed") deltas.set(r.taskId, toDelta(r.output));
     else if (r.status === "Failed") failures.push(`${r.taskId}: ${r.error ?? "failed"}`);
   }
-  const frontier: JsonObject[] = [];
-  for (const t of workflow.tasks) {
-    const out = completed.get(t.id);
-    if (out && !workflow.dependents(t.id).some((d) => completed.has(d))) frontier.push(out);
-  }
-  const base = frontier.length ? {} : await store.executionInput(tx, executionId);
-  const finalContext = mergeOutputs(base, frontier);
+  const finalContext = computeFinalContext(workflow, await store.executionInput(tx, executionId), deltas);
   const errorMessage = failures.length
     ? `${failures.length} task${failures.length === 1 ? "" : "s"} failed (${failures.join("; ")})`
     : undefined;

@@ -17,13 +17,14 @@ import {
 import type { NewEvent, TaskWrite } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
 import type { ClaimedTask, TaskInputs } from "../store/store.js";
-import type { ExecutionStatus, JsonObject } from "../types.js";
+import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
 import { Context, mergeOutputs } from "../workflow/context.js";
 import { defaultRegistry, WorkflowRegistry } from "../workflow/registry.js";
 import { retryDelayMs, shouldRetry } from "../workflow/retry.js";
 import { evaluateRule } from "../workflow/rules.js";
 import type { Workflow } from "../workflow/workflow.js";
 import { AbortReason, runAttempt } from "./attempt.js";
+import { ancestorsOf, diffContext, taskInput, toDelta, type ContextDelta } from "./context-flow.js";
 import { recordOutcome, type OutcomeEffects } from "./completion.js";
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
@@ -378,6 +379,8 @@ export class DefaultRunner {
     }
     this.#emit("executionStarted", { executionId: id, workflowName: wf.name });
     this.#startClaims(local);
+    // Roots we had no free slot for are queued; our own NOTIFY is ignored, so look for them ourselves too.
+    if (local.length < roots) this.wake();
     return new WorkflowExecution(this, id, wf.name);
   }
 
@@ -618,7 +621,10 @@ export class DefaultRunner {
     if (!claims.length) return;
     for (const c of claims) this.#inflight.add(key(c.executionId, c.taskId));
     void this.#store
-      .loadInputs(claims, (c) => this.#lookup(c.workflowName)?.task(c.taskId)?.dependencies ?? [])
+      .loadInputs(claims, (c) => {
+        const wf = this.#lookup(c.workflowName);
+        return wf ? ancestorsOf(wf, c.taskId) : [];
+      })
       .then(
         (inputs) => {
           for (const c of claims) void this.#runClaim(c, inputs.get(c)!);
@@ -656,15 +662,14 @@ export class DefaultRunner {
       else await this.#handBack(claim);
       return;
     }
-    const completed: JsonObject[] = [];
-    const statuses = new Map<string, import("../types.js").TaskStatus>();
+    const statuses = new Map<string, TaskStatus>();
     for (const dep of def.dependencies) {
       const s = inputs.dependencies.get(dep);
-      if (!s) continue;
-      statuses.set(dep, s.status);
-      if (s.status === "Completed" && s.output) completed.push(s.output);
+      if (s) statuses.set(dep, s.status);
     }
-    const merged = mergeOutputs(inputs.input, completed);
+    const deltas = new Map<string, ContextDelta>();
+    for (const [id, s] of inputs.dependencies) if (s.status === "Completed") deltas.set(id, toDelta(s.output));
+    const merged = taskInput(wf, def.id, inputs.input, deltas);
     if (def.triggerRule !== undefined) {
       let pass: boolean;
       try {
@@ -679,7 +684,7 @@ export class DefaultRunner {
       }
     }
 
-    const ctx = Context.fromTrustedObject(merged);
+    const ctx = Context.fromTrustedObject(mergeOutputs(merged, []));
     const controller = new AbortController();
     const k = key(claim.executionId, claim.taskId);
     this.#running.set(k, { controller, executionId: claim.executionId });
@@ -700,7 +705,8 @@ export class DefaultRunner {
 
     let write: TaskWrite;
     if (result.ok) {
-      write = { kind: "completed", output: ctx.toJSON() };
+      const delta = diffContext(merged, ctx.toJSON());
+      write = { kind: "completed", output: { set: delta.set, removed: [...delta.removed] } };
     } else if (result.aborted === "shutdown") {
       await this.#handBack(claim);
       return;

@@ -149,12 +149,16 @@ export class SqlStore {
     const p = this.p;
     const d = this.dialect;
     return {
+      // The pick is a materialized CTE: PostgreSQL must lock and limit the rows exactly once (an
+      // `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-evaluated and claim more than n).
       claim:
-        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
-        `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN (` +
-        `SELECT c.execution_id, c.task_id FROM ${p}cloaca_tasks c JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
+        `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${p}cloaca_tasks c ` +
+        `JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
         `WHERE c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' AND ${d.inList("c.workflow_name")} ` +
-        `ORDER BY c.ready_at LIMIT ? ${d.claimLock}) RETURNING ${CLAIM_COLUMNS}`,
+        `ORDER BY c.ready_at LIMIT ? ${d.claimLock}) ` +
+        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
+        `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
+        `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
       claimLocal:
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ready_at = ?, ` +
         `started_at = COALESCE(started_at, ?) WHERE execution_id = ? AND ${d.inList("task_id")} AND status = 'NotStarted' ` +
@@ -362,11 +366,11 @@ export class SqlStore {
   async claim(runnerId: string, limit: number, workflowNames: readonly string[], now: number): Promise<ClaimedTask[]> {
     if (limit <= 0 || workflowNames.length === 0) return [];
     const rows = await this.driver.query(this.sql.claim, [
-      runnerId,
-      now,
       now,
       this.dialect.list(workflowNames),
       limit,
+      runnerId,
+      now,
     ]);
     return rows.map(toClaim);
   }

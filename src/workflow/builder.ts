@@ -87,7 +87,9 @@ export class WorkflowBuilder<Ids extends string = never> {
   /** Returns a builder with task `id` added; `options.dependencies` may name only tasks declared before it. */
   task<const Id extends string>(id: Id, options: TaskOptions<Ids>, fn: TaskFn): WorkflowBuilder<Ids | Id>;
   task(id: string, optionsOrFn: unknown, maybeFn?: unknown): unknown {
-    const twoArgs = arguments.length < 3;
+    // task(id, fn) or task(id, options, fn); a JavaScript caller's task(id, options) is read as options
+    // without a function, so build() reports the missing function rather than "got an object".
+    const twoArgs = arguments.length < 3 && !isPlainObject(optionsOrFn);
     const last: TaskEntry = {
       id,
       options: twoArgs ? undefined : optionsOrFn,

@@ -47,10 +47,12 @@ export class Context {
 
   /**
    * Creates a context from a plain object (copied and validated key by key), another `Context` (cloned),
-   * or nothing (empty).
+   * or nothing (empty). Typed `object` rather than `Record<string, unknown>` so that values typed by an
+   * interface (which has no index signature) are accepted; arrays, class instances and functions are
+   * rejected at run time.
    * @throws ContextError if `obj` is not a plain object or a value is not JSON.
    */
-  constructor(obj?: Record<string, unknown> | Context) {
+  constructor(obj?: object) {
     this.#data = {};
     if (obj === undefined || obj === null) return;
     if (obj instanceof Context) {
@@ -64,7 +66,7 @@ export class Context {
     }
     for (const key of Object.keys(obj)) {
       checkKey(key);
-      setOwn(this.#data, key, normalize(key, obj[key]));
+      setOwn(this.#data, key, normalize(key, (obj as Record<string, unknown>)[key]));
     }
   }
 

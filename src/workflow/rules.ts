@@ -137,6 +137,7 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
   return typeof value;
 }
 
@@ -303,4 +304,36 @@ export function evaluateRule(rule: TriggerRule, input: RuleInput): boolean {
       }
     }
   }
+}
+
+/** Why a task is `Skipped` instead of run: the reason recorded on the task. */
+export type SkipReason = "upstream failed" | "upstream skipped" | "trigger rule not satisfied";
+
+/** Outcome of {@link decideTrigger}: run the task, or skip it with a reason. */
+export type TriggerDecision = { readonly run: true } | { readonly run: false; readonly reason: SkipReason };
+
+/**
+ * Decides, once every dependency of a task is terminal, whether it runs (SPEC §2.3):
+ * - no trigger rule (the default): run iff every dependency `Completed`; otherwise skip with
+ *   `"upstream failed"` if any dependency `Failed`, else `"upstream skipped"`;
+ * - a trigger rule: run iff {@link evaluateRule} is true, else skip with `"trigger rule not satisfied"`.
+ *
+ * A dependency missing from `input.statuses` counts as not `Completed` (and, for the default rule, as
+ * skipped).
+ */
+export function decideTrigger(
+  triggerRule: TriggerRule | undefined,
+  dependencies: readonly string[],
+  input: RuleInput,
+): TriggerDecision {
+  if (triggerRule !== undefined) {
+    return evaluateRule(triggerRule, input) ? { run: true } : { run: false, reason: "trigger rule not satisfied" };
+  }
+  let skipped = false;
+  for (const dep of dependencies) {
+    const status = input.statuses.get(dep);
+    if (status === "Failed") return { run: false, reason: "upstream failed" };
+    if (status !== "Completed") skipped = true;
+  }
+  return skipped ? { run: false, reason: "upstream skipped" } : { run: true };
 }

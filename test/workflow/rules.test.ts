@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { WorkflowValidationError } from "../../src/errors.js";
 import type { JsonObject, TaskStatus } from "../../src/types.js";
-import { evaluateRule, rules, validateRule, type TriggerRule } from "../../src/workflow/rules.js";
+import { decideTrigger, evaluateRule, rules, validateRule, type TriggerRule } from "../../src/workflow/rules.js";
 
 function validationError(fn: () => unknown): WorkflowValidationError {
   try {
@@ -244,5 +244,39 @@ describe("evaluateRule", () => {
     expect(evalWith(nested, { stop: false }, statuses)).toBe(true);
     expect(evalWith(nested, { stop: true }, statuses)).toBe(false);
     expect(evalWith(nested, { stop: false }, { a: "Failed", b: "Skipped" })).toBe(false);
+  });
+});
+
+describe("decideTrigger", () => {
+  const input = (statuses: Record<string, TaskStatus>, context: JsonObject = {}) => ({
+    statuses: new Map(Object.entries(statuses)),
+    context,
+  });
+
+  it("default rule: runs when every dependency Completed (and for a root task)", () => {
+    expect(decideTrigger(undefined, [], input({}))).toEqual({ run: true });
+    expect(decideTrigger(undefined, ["a", "b"], input({ a: "Completed", b: "Completed" }))).toEqual({ run: true });
+  });
+
+  it("default rule: a Failed dependency skips with 'upstream failed', even next to a Skipped one", () => {
+    expect(decideTrigger(undefined, ["a", "b"], input({ a: "Skipped", b: "Failed" }))).toEqual({
+      run: false,
+      reason: "upstream failed",
+    });
+  });
+
+  it("default rule: a Skipped dependency skips with 'upstream skipped'", () => {
+    expect(decideTrigger(undefined, ["a", "b"], input({ a: "Completed", b: "Skipped" }))).toEqual({
+      run: false,
+      reason: "upstream skipped",
+    });
+  });
+
+  it("an explicit rule replaces the default", () => {
+    const rule = rules.anyOf(rules.taskFailed("a"), rules.contextValue("force", "equals", true));
+    expect(decideTrigger(rule, ["a"], input({ a: "Failed" }))).toEqual({ run: true });
+    expect(decideTrigger(rule, ["a"], input({ a: "Completed" }))).toEqual({ run: false, reason: "trigger rule not satisfied" });
+    expect(decideTrigger(rule, ["a"], input({ a: "Completed" }, { force: true }))).toEqual({ run: true });
+    expect(decideTrigger(rules.always(), ["a"], input({ a: "Skipped" }))).toEqual({ run: true });
   });
 });

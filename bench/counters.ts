@@ -1,0 +1,113 @@
+/**
+ * Counts the SQL the engine sends, without touching engine code: the bench wraps the drivers' own entry
+ * points in this process (`pg.Client.prototype.query`, which every pooled client and the LISTEN client go
+ * through, and better-sqlite3's `Statement.prototype.run/get/all/iterate`, which the SQLite driver uses
+ * for every statement including `BEGIN IMMEDIATE` and `COMMIT`). Counting is off except inside a measured
+ * region, so warm-ups and baselines are not counted.
+ *
+ * - `roundTrips`: every statement sent, BEGIN and COMMIT included (on PostgreSQL each is one network
+ *   round trip; on SQLite one call into the library).
+ * - `statements`: the same without BEGIN / COMMIT / ROLLBACK.
+ * - `commits`: durable write commits: explicit COMMITs plus writes sent outside a transaction
+ *   (autocommit). Reads outside a transaction are not counted (they commit nothing to the log).
+ */
+import Database from "better-sqlite3";
+import pg from "pg";
+
+export interface SqlCounts {
+  roundTrips: number;
+  statements: number;
+  commits: number;
+  rollbacks: number;
+}
+
+const zero = (): SqlCounts => ({ roundTrips: 0, statements: 0, commits: 0, rollbacks: 0 });
+
+let enabled = false;
+let counts = zero();
+let installed = false;
+/** PRAGMA statements the SQLite driver issued (recorded always, to report the settings in force). */
+export const sqlitePragmas: string[] = [];
+
+const IN_TX = Symbol("cloaca-bench-in-tx");
+type Flagged = { [IN_TX]?: boolean };
+const sqliteState: Flagged = {};
+
+function firstWord(sql: string): string {
+  const m = /^\s*([A-Za-z]+)/.exec(sql);
+  return m ? m[1]!.toUpperCase() : "";
+}
+
+function record(state: Flagged, sql: string, isRead: boolean): void {
+  if (!enabled) return;
+  counts.roundTrips++;
+  const w = firstWord(sql);
+  if (w === "BEGIN" || w === "START") {
+    state[IN_TX] = true;
+  } else if (w === "COMMIT" || w === "END") {
+    state[IN_TX] = false;
+    counts.commits++;
+  } else if (w === "ROLLBACK") {
+    state[IN_TX] = false;
+    counts.rollbacks++;
+  } else {
+    counts.statements++;
+    if (!state[IN_TX] && !isRead) counts.commits++;
+  }
+}
+
+/** Installs the wrappers once (idempotent). */
+export function installCounters(): void {
+  if (installed) return;
+  installed = true;
+
+  // PostgreSQL: the transaction state is tracked per client (a pooled client runs one transaction at a time).
+  // BEGIN/COMMIT are tracked even when counting is off, so a transaction straddling the window is right.
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const origQuery = proto.query;
+  proto.query = function (this: Flagged, ...args: unknown[]) {
+    const a0 = args[0];
+    const text = typeof a0 === "string" ? a0 : a0 && typeof a0 === "object" && "text" in a0 ? String((a0 as { text: unknown }).text) : "";
+    if (text) {
+      const w = firstWord(text);
+      if (enabled) record(this, text, w === "SELECT" && !/pg_notify/i.test(text));
+      else if (w === "BEGIN") this[IN_TX] = true;
+      else if (w === "COMMIT" || w === "ROLLBACK") this[IN_TX] = false;
+    }
+    return origQuery.apply(this, args);
+  };
+
+  // SQLite: one connection per runner and one runner at a time in the bench, so one state suffices.
+  const db = new Database(":memory:");
+  const stmtProto = Object.getPrototypeOf(db.prepare("SELECT 1")) as Record<string, unknown>;
+  for (const method of ["run", "get", "all", "iterate"] as const) {
+    const orig = stmtProto[method] as (...args: unknown[]) => unknown;
+    stmtProto[method] = function (this: { source: string; reader: boolean }, ...args: unknown[]) {
+      const w = firstWord(this.source);
+      if (enabled) record(sqliteState, this.source, this.reader);
+      else if (w === "BEGIN") sqliteState[IN_TX] = true;
+      else if (w === "COMMIT" || w === "ROLLBACK") sqliteState[IN_TX] = false;
+      return orig.apply(this, args);
+    };
+  }
+  const dbProto = Object.getPrototypeOf(db) as { pragma: (...args: unknown[]) => unknown };
+  const origPragma = dbProto.pragma;
+  dbProto.pragma = function (this: unknown, ...args: unknown[]) {
+    if (typeof args[0] === "string") sqlitePragmas.push(args[0]);
+    return origPragma.apply(this, args);
+  };
+  db.close();
+  sqlitePragmas.length = 0;
+}
+
+/** Starts counting from zero. */
+export function startCounting(): void {
+  counts = zero();
+  enabled = true;
+}
+
+/** Stops counting and returns what was counted since {@link startCounting}. */
+export function stopCounting(): SqlCounts {
+  enabled = false;
+  return { ...counts };
+}
