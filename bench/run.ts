@@ -82,9 +82,9 @@ function intFlag(name: string, value: string | undefined, dflt: number, min = 1)
 }
 
 const quick = flags.quick ?? false;
-const N = intFlag("n", flags.n, quick ? 40 : 150);
+const N = intFlag("n", flags.n, quick ? 100 : 150);
 const C = intFlag("c", flags.c, 32);
-const RUNS = intFlag("runs", flags.runs, quick ? 40 : 200);
+const RUNS = intFlag("runs", flags.runs, quick ? 100 : 200);
 const REPS = intFlag("reps", flags.reps, quick ? 1 : 3);
 const TIMEOUT_MS = intFlag("timeout", flags.timeout, 120) * 1000;
 const BASELINE_MS = quick ? 300 : 1000;
@@ -462,7 +462,7 @@ function report(started: number, pgDescription: string | undefined): number {
 
 main().then(
   (code) => {
-    const left = process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap");
+    const left = process.getActiveResourcesInfo().filter((r) => r !== "TTYWrap" && r !== "PipeWrap");
     if (left.length) log(`bench: note: handles still open at exit: ${left.join(", ")}`);
     process.exit(code);
   },

@@ -89,15 +89,18 @@ export async function recordOutcome(input: OutcomeInput): Promise<OutcomeEffects
   }
   for (const s of skipped) events.push({ executionId, taskId: s.taskId, type: "task_skipped", data: { reason: s.reason } });
 
-  // Local fast path: successors this runner has room for start right after commit, without the queue.
+  const counts = await store.adjustExecution(tx, executionId, finishedCount, failedCount);
+
+  // Local fast path: successors this runner has room for start right after commit, without the queue —
+  // unless the execution is paused or cancelled, when they only become Ready.
   const local: string[] = [];
   const queued: string[] = [];
-  for (const id of ready) (input.reserveSlot() ? local : queued).push(id);
+  const claimable = counts?.status === "Running";
+  for (const id of ready) (claimable && input.reserveSlot() ? local : queued).push(id);
   const localClaims = await store.claimLocal(tx, executionId, local, runnerId, now);
   await store.markReady(tx, executionId, queued, now);
   for (const id of ready) events.push({ executionId, taskId: id, type: "task_ready" });
 
-  const counts = await store.adjustExecution(tx, executionId, finishedCount, failedCount);
   let finished: "Completed" | "Failed" | undefined;
   if (counts && counts.unfinished === 0 && (counts.status === "Running" || counts.status === "Paused")) {
     finished = counts.failed > 0 ? "Failed" : "Completed";
