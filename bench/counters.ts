@@ -12,6 +12,7 @@
  *   (autocommit). Reads outside a transaction are not counted (they commit nothing to the log).
  */
 import Database from "better-sqlite3";
+import { performance } from "node:perf_hooks";
 import pg from "pg";
 
 export interface SqlCounts {
@@ -24,6 +25,33 @@ export interface SqlCounts {
 const zero = (): SqlCounts => ({ roundTrips: 0, statements: 0, commits: 0, rollbacks: 0 });
 
 let enabled = false;
+let profiling = false;
+/** Per statement text (measured regions only, with `enableSqlProfile`): calls and total wall time. */
+export const sqlProfile = new Map<string, { calls: number; ms: number; backend: string }>();
+
+/** Also time every statement (wall time until its result; on PostgreSQL this includes queueing on the client). */
+export function enableSqlProfile(): void {
+  profiling = true;
+}
+
+function profiled<T>(backend: string, sql: string, call: () => T): T {
+  if (!enabled || !profiling) return call();
+  const key = `${backend}: ${sql.replace(/\s+/g, " ").trim()}`;
+  const start = performance.now();
+  const done = () => {
+    const e = sqlProfile.get(key) ?? { calls: 0, ms: 0, backend };
+    e.calls++;
+    e.ms += performance.now() - start;
+    sqlProfile.set(key, e);
+  };
+  const result = call();
+  if (result && typeof (result as { then?: unknown }).then === "function") {
+    (result as unknown as Promise<unknown>).then(done, done);
+  } else {
+    done();
+  }
+  return result;
+}
 let counts = zero();
 let installed = false;
 /** PRAGMA statements the SQLite driver issued (recorded always, to report the settings in force). */
@@ -74,7 +102,7 @@ export function installCounters(): void {
       else if (w === "BEGIN") this[IN_TX] = true;
       else if (w === "COMMIT" || w === "ROLLBACK") this[IN_TX] = false;
     }
-    return origQuery.apply(this, args);
+    return text ? profiled("postgres", text, () => origQuery.apply(this, args)) : origQuery.apply(this, args);
   };
 
   // SQLite: one connection per runner and one runner at a time in the bench, so one state suffices.
@@ -87,7 +115,7 @@ export function installCounters(): void {
       if (enabled) record(sqliteState, this.source, this.reader);
       else if (w === "BEGIN") sqliteState[IN_TX] = true;
       else if (w === "COMMIT" || w === "ROLLBACK") sqliteState[IN_TX] = false;
-      return orig.apply(this, args);
+      return profiled("sqlite", this.source, () => orig.apply(this, args));
     };
   }
   const dbProto = Object.getPrototypeOf(db) as { pragma: (...args: unknown[]) => unknown };

@@ -14,7 +14,8 @@
  * the same run, interleaved with the workloads, and the engine's figures are given as ratios to it.
  *
  * Flags: --backend sqlite|postgres|both, --workload latency,simple,pipeline,parallel, -n, -c, --runs,
- * --reps, --pg-url, --out FILE, --quick (≈30 s smoke), --timeout SECONDS (per measured phase).
+ * --reps, --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase), --sql-profile (time
+ * every statement and print the costliest to stderr; adds overhead, so its run's figures are not comparable).
  */
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
@@ -26,7 +27,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { DefaultRunner, type Logger, type WorkflowResult } from "../src/index.js";
 import { pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
-import { installCounters, sqlitePragmas, startCounting, stopCounting, type SqlCounts } from "./counters.js";
+import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startCounting, stopCounting, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
 
 // ------------------------------------------------------------------ flags
@@ -36,7 +37,7 @@ type BenchName = WorkloadName | "latency";
 const BENCH_NAMES: readonly BenchName[] = ["latency", "simple", "pipeline", "parallel"];
 
 const USAGE = `usage: npm run bench -- [--backend sqlite|postgres|both] [--workload latency,simple,pipeline,parallel]
-                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--pg-url URL] [--out FILE] [--quick] [--timeout 120]`;
+                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`bench: ${message}\n${code === 2 ? `${USAGE}\n` : ""}`);
@@ -57,6 +58,7 @@ function parseFlags() {
       out: { type: "string" },
       quick: { type: "boolean", default: false },
       timeout: { type: "string", default: "120" },
+      "sql-profile": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -311,6 +313,7 @@ async function pgInfo(): Promise<string> {
 
 async function main(): Promise<number> {
   installCounters();
+  if (flags["sql-profile"]) enableSqlProfile();
   const started = Date.now();
   const pgDescription = backends.includes("postgres") ? await pgInfo() : undefined;
   let index = 0; // inputs are unique across the whole run, so a crossed-over result is caught
@@ -454,6 +457,11 @@ function report(started: number, pgDescription: string | undefined): number {
     ...(pgDescription ? [`- PostgreSQL: ${pgDescription}; engine in a fresh schema per repetition via \`DefaultRunner.withSchema\`, dropped after; other sessions may share this server.`] : []),
     ...(warnings.length ? [`- engine warnings/errors logged during the run: ${warnings.length} (first: ${warnings[0]})`] : []),
   ];
+  if (flags["sql-profile"]) {
+    const top = [...sqlProfile.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
+    log("\nSQL profile (measured regions, all workloads; wall ms until result, on PostgreSQL incl. queueing on the client):");
+    for (const [sql, e] of top) log(`${e.ms.toFixed(0).padStart(8)} ms ${String(e.calls).padStart(7)} calls ${(e.ms / e.calls).toFixed(3).padStart(8)} ms/call  ${sql.slice(0, 220)}`);
+  }
   const text = `${notes.join("\n")}\n`;
   process.stdout.write(text);
   if (flags.out) writeFileSync(flags.out, text);

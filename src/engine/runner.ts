@@ -132,6 +132,19 @@ export class DefaultRunner {
     this.#target = parseDatabaseUrl(databaseUrl);
     this.databaseUrl = this.#target.display;
     this.config = resolveConfig(config);
+    if (this.#target.kind === "postgres") {
+      const { poolMin, poolMax } = this.#target;
+      if (poolMax !== undefined && config.dbPoolSize !== undefined && config.dbPoolSize !== poolMax) {
+        throw new ConfigurationError(
+          `the pool size is set twice and differs: pool_max_size=${poolMax} in the URL, dbPoolSize=${config.dbPoolSize} in the config (set one)`,
+        );
+      }
+      if (poolMin !== undefined && poolMin > (poolMax ?? this.config.dbPoolSize)) {
+        throw new ConfigurationError(
+          `pool_min_size=${poolMin} is larger than the pool size ${poolMax ?? this.config.dbPoolSize} (pool_max_size or dbPoolSize)`,
+        );
+      }
+    }
     if (internal.schema !== undefined) {
       if (this.#target.kind !== "postgres") {
         throw new ConfigurationError(
@@ -175,8 +188,10 @@ export class DefaultRunner {
 
   /** A runner from `DATABASE_URL` and `CLOACA_*` variables (see the configuration guide). */
   static fromEnv(env: NodeJS.ProcessEnv = process.env, extra: RunnerOptions = {}): DefaultRunner {
-    const { url, config, schema } = configFromEnv(env) as ReturnType<typeof configFromEnv> & { schema?: string };
-    return new DefaultRunner(url, { ...config, ...extra }, schema === undefined ? {} : { schema });
+    const { url, config, schema, unrecognized } = configFromEnv(env);
+    const runner = new DefaultRunner(url, { ...config, ...extra }, schema === undefined ? {} : { schema });
+    for (const note of unrecognized) runner.config.logger.warn({ variable: note }, "unrecognized CLOACA_* environment variable ignored");
+    return runner;
   }
 
   /** Resolves when the runner is connected and working; rejects with the connection or migration error. */
