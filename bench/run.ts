@@ -359,10 +359,10 @@ async function main(): Promise<number> {
           await withTimeout(`${phase}: shutdown`, 30_000, opened.close());
         }
         row(backend, bench).reps.push(m);
-        log(
-          `[${phase}] ${(m.tasks / (m.elapsedMs / 1000)).toFixed(0)} tasks/s, p50 ${median(m.latenciesMs).toFixed(1)} ms ` +
-            `(${((performance.now() - t) / 1000).toFixed(1)} s incl. setup)${errors.length ? ` — ${errors.length} WRONG RESULTS` : ""}`,
-        );
+        const took = `${((performance.now() - t) / 1000).toFixed(1)} s incl. setup`;
+        if (errors.length) log(`[${phase}] ${errors.length} WRONG RESULT(S) (${took})`);
+        else if (bench === "latency") log(`[${phase}] p50 ${median(m.latenciesMs).toFixed(2)} ms (${took})`);
+        else log(`[${phase}] ${(m.tasks / (m.elapsedMs / 1000)).toFixed(0)} tasks/s (${took})`);
         if (errors.length) return report(started, pgDescription);
       }
     }
@@ -460,6 +460,11 @@ function report(started: number, pgDescription: string | undefined): number {
   if (flags["sql-profile"]) {
     const top = [...sqlProfile.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
     log("\nSQL profile (measured regions, all workloads; wall ms until result, on PostgreSQL incl. queueing on the client):");
+    for (const backend of backends) {
+      const bs = rows.get(`${backend}/baseline`)?.baselines ?? [];
+      const mean = bs.reduce((a, b) => a + b.latenciesMs.reduce((x, y) => x + y, 0), 0) / Math.max(1, bs.reduce((a, b) => a + b.commits, 0));
+      log(`  (${backend} baseline, same run: ${mean.toFixed(3)} ms mean per 1-row autocommit INSERT)`);
+    }
     for (const [sql, e] of top) log(`${e.ms.toFixed(0).padStart(8)} ms ${String(e.calls).padStart(7)} calls ${(e.ms / e.calls).toFixed(3).padStart(8)} ms/call  ${sql.slice(0, 220)}`);
   }
   const text = `${notes.join("\n")}\n`;

@@ -36,7 +36,7 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
   for (const r of await store.runners()) {
     if (r.id === self) continue;
     const expired = r.ageMs > config.staleClaimThresholdMs;
-    const gone = false && r.hostname === input.host && r.pid !== process.pid && !processAlive(r.pid);
+    const gone = r.hostname === input.host && r.pid !== process.pid && !processAlive(r.pid);
     if (expired || gone) dead.add(r.id);
   }
   for (const owner of await store.orphanOwners()) if (owner !== self) dead.add(owner);

@@ -454,8 +454,10 @@ export class DefaultRunner {
       set.add(wake);
       this.#waiters.set(executionId, set);
       try {
-        const snap = await this.getExecution(executionId);
-        if (isTerminal(snap.status)) return snap as WorkflowResult;
+        // One cheap status read per wake; the full snapshot only once it is terminal.
+        const status = (await this.#store.statuses([executionId])).get(executionId);
+        if (status === undefined) throw new ExecutionNotFoundError(executionId);
+        if (isTerminal(status)) return (await this.getExecution(executionId)) as WorkflowResult;
         if (this.#stopping) throw new RunnerStateError(`the runner shut down before execution ${executionId} finished`);
         const left = deadline - Date.now();
         if (left <= 0) throw new ExecutionTimeoutError(executionId, timeoutMs);

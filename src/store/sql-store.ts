@@ -163,9 +163,12 @@ export class SqlStore {
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ready_at = ?, ` +
         `started_at = COALESCE(started_at, ?) WHERE execution_id = ? AND ${d.inList("task_id")} AND status = 'NotStarted' ` +
         `RETURNING ${CLAIM_COLUMNS}`,
-      inputsExecutions: `SELECT id, input_context, workflow_version FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
-      inputsTasks:
-        `SELECT execution_id, task_id, status, output_context FROM ${p}cloaca_tasks ` +
+      // One round trip for everything a batch of claimed tasks needs: their executions' inputs and the
+      // terminal states (with deltas) of the tasks they read from.
+      inputs:
+        `SELECT 'e' AS kind, id AS execution_id, NULL AS task_id, NULL AS status, input_context AS payload ` +
+        `FROM ${p}cloaca_executions WHERE ${d.inList("id")} UNION ALL ` +
+        `SELECT 't', execution_id, task_id, status, output_context FROM ${p}cloaca_tasks ` +
         `WHERE ${d.inList("execution_id")} AND ${d.inList("task_id")} AND status IN ${TERMINAL_TASK}`,
       guard: `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
       decrement:
@@ -375,27 +378,29 @@ export class SqlStore {
     return rows.map(toClaim);
   }
 
-  /** Loads what claimed tasks need: their execution's input and their dependencies' states (2 queries). */
+  /** Loads what claimed tasks need: their execution's input and their ancestors' states (1 query). */
   async loadInputs(
     claims: readonly ClaimedTask[],
     dependenciesOf: (claim: ClaimedTask) => readonly string[],
-  ): Promise<Map<ClaimedTask, TaskInputs & { workflowVersion: string }>> {
+  ): Promise<Map<ClaimedTask, TaskInputs>> {
     const executionIds = [...new Set(claims.map((c) => c.executionId))];
     const depIds = [...new Set(claims.flatMap((c) => dependenciesOf(c)))];
-    const execRows = await this.driver.query(this.sql.inputsExecutions, [this.dialect.list(executionIds)]);
-    const depRows = depIds.length
-      ? await this.driver.query(this.sql.inputsTasks, [this.dialect.list(executionIds), this.dialect.list(depIds)])
-      : [];
-    const byExecution = new Map(execRows.map((r) => [String(r.id), r]));
+    const list = this.dialect.list(executionIds);
+    const rows = await this.driver.query(this.sql.inputs, [list, list, this.dialect.list(depIds)]);
+    const byExecution = new Map<string, Row>();
     const depStates = new Map<string, DependencyState>();
-    for (const r of depRows) {
+    for (const r of rows) {
+      if (r.kind === "e") {
+        byExecution.set(String(r.execution_id), r);
+        continue;
+      }
       depStates.set(`${String(r.execution_id)}\u0000${String(r.task_id)}`, {
         taskId: String(r.task_id),
         status: r.status as TaskStatus,
-        output: parseJson(r.output_context),
+        output: parseJson(r.payload),
       });
     }
-    const out = new Map<ClaimedTask, TaskInputs & { workflowVersion: string }>();
+    const out = new Map<ClaimedTask, TaskInputs>();
     for (const c of claims) {
       const exec = byExecution.get(c.executionId);
       const dependencies = new Map<string, DependencyState>();
@@ -404,8 +409,7 @@ export class SqlStore {
         if (s) dependencies.set(dep, s);
       }
       out.set(c, {
-        input: parseJson(exec?.input_context) ?? {},
-        workflowVersion: String(exec?.workflow_version ?? ""),
+        input: parseJson(exec?.payload) ?? {},
         dependencies,
       });
     }

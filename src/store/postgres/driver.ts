@@ -94,7 +94,9 @@ export class PostgresDriver implements Driver {
       // pool_timeout bounds the wait for a free connection; connect_timeout bounds one connection attempt.
       class TimedClient extends pg.Client {
         constructor(config: pg.ClientConfig) {
-          super({ ...config, connectionTimeoutMillis: connectTimeout });
+          // pg-pool keeps `password` as a NON-enumerable property of the options it passes here, so a spread
+          // alone drops it (every password-authenticated connection then failed): copy it explicitly.
+          super({ ...config, password: config.password, connectionTimeoutMillis: connectTimeout });
         }
       }
       const pool = new pg.Pool({

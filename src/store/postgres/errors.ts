@@ -20,6 +20,10 @@ export function mapPostgresError(err: unknown, where: string): CloacaError {
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return conn(`could not resolve host: ${message}`);
   if (code === "28P01") return conn(`authentication failed: wrong password for the user`);
   if (code === "28000") return conn(`authentication failed: ${message}`);
+  // The server asked for a password and there is none (pg's own wording; libpq says "no password supplied").
+  if (/client password must be a string|password must be a string/i.test(message)) {
+    return conn(`authentication failed: the server asks for a password and the URL gives none`);
+  }
   if (code === "3D000") return conn(`database does not exist: ${message}`);
   if (code === "53300") return conn(`too many connections: ${message}`);
   if (code === "57P03") return conn(`the server is starting up or shutting down: ${message}`);
