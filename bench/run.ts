@@ -13,14 +13,25 @@
  * Each backend's baseline — single-row INSERT autocommit transactions on one connection — is measured in
  * the same run, interleaved with the workloads, and the engine's figures are given as ratios to it.
  *
+ * Peers (`bench/peers/`, on whenever PostgreSQL is benchmarked): graphile-worker (batching off / on),
+ * pg-boss (several work() loops), DBOS (queue / direct start), BullMQ (Redis / PostgreSQL backend), each
+ * on a fresh database per repetition, interleaved with the engine in the same repetition loop, with the
+ * same N, C and pool size, verified like the engine; plus the PostgreSQL write ceiling (single-row INSERT
+ * commits over 16 connections, by `pgbench` and by a `pg` loop). Their rows carry "cloaca/peer" ratios
+ * from the same run.
+ *
  * Flags: --backend sqlite|postgres|both, --workload latency,simple,pipeline,parallel, -n, -c, --runs,
  * --reps, --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase), --sql-profile (time
- * every statement and print the costliest to stderr; adds overhead, so its run's figures are not comparable).
+ * every statement and print the costliest to stderr; adds overhead, so its run's figures are not comparable),
+ * --peers [NAMES] (default: all; a name picks the peers whose key is NAME or starts with NAME-, e.g.
+ * `graphile` = both graphile rows; opt-in variants such as `pgboss-poll` only by exact key), --no-peers,
+ * --peer-n (units per peer throughput phase, default -n), --peer-runs (peer latency chains, default --runs,
+ * 30 with --quick), --redis-url, --ceiling-seconds (per ceiling tool and repetition, default 2, 1 with --quick).
  */
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -29,6 +40,10 @@ import { DefaultRunner, type Logger, type WorkflowResult } from "../src/index.js
 import { pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
 import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startCounting, stopCounting, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
+import { pgLoopCeiling, pgbenchCeiling, type CeilingResult } from "./peers/ceiling.js";
+import { runPeerRep, type PeerMeasured } from "./peers/harness.js";
+import { PEERS } from "./peers/index.js";
+import type { Peer } from "./peers/types.js";
 
 // ------------------------------------------------------------------ flags
 
@@ -37,7 +52,9 @@ type BenchName = WorkloadName | "latency";
 const BENCH_NAMES: readonly BenchName[] = ["latency", "simple", "pipeline", "parallel"];
 
 const USAGE = `usage: npm run bench -- [--backend sqlite|postgres|both] [--workload latency,simple,pipeline,parallel]
-                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]`;
+                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]
+                       [--peers [all|${PEERS.map((p) => p.key).join("|")}[,…]] | --no-peers] [--peer-n N] [--peer-runs R]
+                       [--redis-url redis://127.0.0.1:6379] [--ceiling-seconds S]`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`bench: ${message}\n${code === 2 ? `${USAGE}\n` : ""}`);
@@ -46,7 +63,10 @@ function fail(message: string, code = 2): never {
 
 let parsed: ReturnType<typeof parseFlags>;
 function parseFlags() {
+  // `--peers` may stand alone (= all peers); parseArgs wants a value for a string option.
+  const args = process.argv.slice(2).map((a, k, all) => (a === "--peers" && (k + 1 >= all.length || all[k + 1]!.startsWith("-")) ? "--peers=all" : a));
   return parseArgs({
+    args,
     options: {
       backend: { type: "string", default: "both" },
       workload: { type: "string", default: BENCH_NAMES.join(",") },
@@ -59,6 +79,12 @@ function parseFlags() {
       quick: { type: "boolean", default: false },
       timeout: { type: "string", default: "120" },
       "sql-profile": { type: "boolean", default: false },
+      peers: { type: "string" },
+      "no-peers": { type: "boolean", default: false },
+      "peer-n": { type: "string" },
+      "peer-runs": { type: "string" },
+      "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
+      "ceiling-seconds": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -102,6 +128,31 @@ for (const w of (flags.workload ?? "").split(",").map((s) => s.trim()).filter(Bo
   if (!benches.includes(w as BenchName)) benches.push(w as BenchName);
 }
 if (!benches.length) fail("--workload names no workload");
+
+const PEER_N = intFlag("peer-n", flags["peer-n"], N);
+const PEER_RUNS = intFlag("peer-runs", flags["peer-runs"], quick ? Math.min(RUNS, 30) : RUNS);
+const CEILING_SECONDS = intFlag("ceiling-seconds", flags["ceiling-seconds"], quick ? 1 : 2);
+const CEILING_CONNECTIONS = 16;
+const REDIS_URL = flags["redis-url"] ?? "redis://127.0.0.1:6379";
+/** The engine's PostgreSQL pool size (`dbPoolSize` default), given to every peer too. */
+const POOL_SIZE = 10;
+if (flags.peers !== undefined && flags["no-peers"]) fail("--peers and --no-peers together");
+if (flags.peers !== undefined && !backends.includes("postgres")) fail("--peers needs --backend postgres or both (the peers run on PostgreSQL)");
+const peers: Peer[] = [];
+// --sql-profile is for the engine's statements: peers only when asked for explicitly.
+if (!flags["no-peers"] && backends.includes("postgres") && (flags.peers !== undefined || !flags["sql-profile"])) {
+  const names = (flags.peers ?? "all").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const name of names) {
+    const hit = PEERS.filter((p) => p.key === name || (!p.optIn && (name === "all" || p.key.startsWith(`${name}-`))));
+    if (!hit.length) fail(`unknown peer "${name}" (accepted: all, ${PEERS.map((p) => p.key).join(", ")}, or a prefix such as graphile, dbos, bullmq)`);
+    for (const p of hit) if (!peers.includes(p)) peers.push(p);
+  }
+  peers.sort((a, b) => PEERS.indexOf(a) - PEERS.indexOf(b));
+  // A peer with none of the selected benches is skipped (e.g. `--workload parallel` and graphile).
+  for (let k = peers.length - 1; k >= 0; k--) {
+    if (!benches.some((b) => b === "latency" || peers[k]!.workloads.includes(b))) peers.splice(k, 1);
+  }
+}
 
 // ------------------------------------------------------------------ helpers
 
@@ -295,6 +346,29 @@ function row(backend: Backend, bench: BenchName | "baseline"): Row {
   return r;
 }
 const settingsSeen = new Map<Backend, Set<string>>();
+const ceilings: CeilingResult[] = [];
+const peerRows = new Map<string, PeerMeasured[]>();
+const peerSetupMs = new Map<string, number[]>();
+
+/** Load on the machine and other sessions on the server: this is a shared 2-core box, so the reader can judge the figures. */
+const loadSeen: string[] = [];
+async function loadInfo(when: string): Promise<void> {
+  let others = "?";
+  if (backends.includes("postgres")) {
+    const client = new pg.Client({ connectionString: PG_URL, application_name: "cloaca-bench-admin" });
+    try {
+      await client.connect();
+      const r = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+      others = String(r.rows[0]!.n);
+    } catch {
+      // leave "?"
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  const [l1, l5] = loadavg();
+  loadSeen.push(`${when}: load average ${l1!.toFixed(2)} (1 min) / ${l5!.toFixed(2)} (5 min)${backends.includes("postgres") ? `, ${others} other PostgreSQL client session(s)` : ""}`);
+}
 
 async function pgInfo(): Promise<string> {
   const client = new pg.Client({ connectionString: PG_URL, application_name: "cloaca-bench-admin", connectionTimeoutMillis: 10_000 });
@@ -316,6 +390,7 @@ async function main(): Promise<number> {
   if (flags["sql-profile"]) enableSqlProfile();
   const started = Date.now();
   const pgDescription = backends.includes("postgres") ? await pgInfo() : undefined;
+  await loadInfo("at start");
   let index = 0; // inputs are unique across the whole run, so a crossed-over result is caught
 
   for (let rep = 1; rep <= REPS; rep++) {
@@ -363,11 +438,53 @@ async function main(): Promise<number> {
         if (errors.length) log(`[${phase}] ${errors.length} WRONG RESULT(S) (${took})`);
         else if (bench === "latency") log(`[${phase}] p50 ${median(m.latenciesMs).toFixed(2)} ms (${took})`);
         else log(`[${phase}] ${(m.tasks / (m.elapsedMs / 1000)).toFixed(0)} tasks/s (${took})`);
-        if (errors.length) return report(started, pgDescription);
+        if (errors.length) return finish(started, pgDescription);
+      }
+
+      if (backend === "postgres" && peers.length) {
+        phase = `postgres ceiling rep ${rep}`;
+        const schema = () => `bench_ceiling_${randomBytes(6).toString("hex")}`;
+        const pb = await withTimeout(`${phase}: pgbench`, CEILING_SECONDS * 1000 + 60_000, pgbenchCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS));
+        const pl = await withTimeout(`${phase}: pg loop`, CEILING_SECONDS * 1000 + 60_000, pgLoopCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS * 1000));
+        ceilings.push(pb, pl);
+        log(`[${phase}] pgbench ${(pb.commits / (pb.elapsedMs / 1000)).toFixed(0)} commits/s, pg loop ${(pl.commits / (pl.elapsedMs / 1000)).toFixed(0)} commits/s (${CEILING_CONNECTIONS} connections)`);
+
+        for (const peer of peers) {
+          const t = performance.now();
+          phase = `peer ${peer.key} rep ${rep}/${REPS}`;
+          const r = await runPeerRep(
+            peer,
+            benches,
+            {
+              adminUrl: PG_URL,
+              redisUrl: REDIS_URL,
+              concurrency: C,
+              poolSize: POOL_SIZE,
+              timeoutMs: TIMEOUT_MS,
+              n: PEER_N,
+              runs: PEER_RUNS,
+              warmupUnits: Math.min(PEER_N, WARMUP_WORKFLOWS),
+              warmupRuns: WARMUP_RUNS,
+              first: index,
+            },
+            (p) => (phase = `peer ${p} rep ${rep}/${REPS}`),
+          );
+          index += r.used;
+          peerSetupMs.set(peer.key, [...(peerSetupMs.get(peer.key) ?? []), r.setupMs]);
+          for (const [bench, m] of r.measured) peerRows.set(`${peer.key}/${bench}`, [...(peerRows.get(`${peer.key}/${bench}`) ?? []), m]);
+          const parts = [...r.measured].map(([bench, m]) =>
+            bench === "latency" ? `latency p50 ${median(m.latenciesMs).toFixed(2)} ms` : `${bench} ${(m.tasks / (m.elapsedMs / 1000)).toFixed(0)} tasks/s`,
+          );
+          log(`[peer ${peer.key} rep ${rep}/${REPS}] ${parts.join(", ")} (${((performance.now() - t) / 1000).toFixed(1)} s incl. fresh database)`);
+          if (r.errors.length) {
+            errors.push(...r.errors.map((e) => `peer ${peer.label}, rep ${rep}: ${e}`));
+            return finish(started, pgDescription);
+          }
+        }
       }
     }
   }
-  return report(started, pgDescription);
+  return finish(started, pgDescription);
 }
 
 // ------------------------------------------------------------------ the table
@@ -379,6 +496,105 @@ function fmt(x: number, digits?: number): string {
   return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : x.toFixed(2);
 }
 const spread = (values: number[]) => (values.length > 1 ? `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}` : "—");
+
+/** The engine's PostgreSQL figures from this run, for the peer ratios. */
+function engineTasksPerSec(bench: WorkloadName): number {
+  const r = rows.get(`postgres/${bench}`);
+  return r ? median(r.reps.map((m) => m.tasks / (m.elapsedMs / 1000))) : NaN;
+}
+function engineLatencyP50(): number {
+  const r = rows.get("postgres/latency");
+  return r ? median(r.reps.map((m) => percentile(m.latenciesMs, 50))) : NaN;
+}
+const ratio = (x: number) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2)}×` : "—");
+
+function peerLines(): string[] {
+  const lines: string[] = [];
+  for (const tool of ["pgbench", "pg"] as const) {
+    const cs = ceilings.filter((c) => c.tool === tool);
+    if (!cs.length) continue;
+    const rates = cs.map((c) => c.commits / (c.elapsedMs / 1000));
+    const rate = median(rates);
+    const vs = (["simple", "pipeline", "parallel"] as const)
+      .filter((b) => rows.has(`postgres/${b}`))
+      .map((b) => `${b} ${fmt(engineTasksPerSec(b) / rate, 3)}`)
+      .join(", ");
+    lines.push(
+      [
+        "postgres",
+        `ceiling: 1-row INSERT, autocommit, ${CEILING_CONNECTIONS} connections (${tool === "pgbench" ? "pgbench, prepared" : "pg loop in this process"})`,
+        fmt(median(cs.map((c) => c.commits)), 0),
+        CEILING_CONNECTIONS,
+        "—",
+        `${fmt(rate)} commits/s`,
+        tool === "pgbench" ? `${fmt(median(cs.map((c) => c.latencyMs)))} (avg)` : fmt(median(cs.map((c) => c.latencyMs))),
+        tool === "pgbench" ? "—" : fmt(median(cs.map((c) => c.latencyP95Ms ?? NaN))),
+        vs ? `our PG tasks/s = ${vs} × ceiling` : "—",
+        spread(rates),
+        "1",
+        "1",
+        "1",
+        "—",
+      ].join(" | ").replace(/^/, "| ").replace(/$/, " |"),
+    );
+  }
+  for (const peer of peers) {
+    for (const bench of benches) {
+      const reps = peerRows.get(`${peer.key}/${bench}`);
+      if (!reps?.length) continue;
+      const per = (f: (m: PeerMeasured) => number) => median(reps.map(f));
+      const latencyRow = bench === "latency";
+      const tasksPerSec = reps.map((m) => m.tasks / (m.elapsedMs / 1000));
+      const p50 = latencyRow ? per((m) => percentile(m.latenciesMs, 50)) : NaN;
+      const p95 = latencyRow ? per((m) => percentile(m.latenciesMs, 95)) : NaN;
+      const vs = latencyRow
+        ? `p50 cloaca/peer = ${ratio(engineLatencyP50() / p50)}`
+        : `tasks/s cloaca/peer = ${ratio(engineTasksPerSec(bench as WorkloadName) / median(tasksPerSec))}`;
+      const sql = (f: (c: SqlCounts) => number) => (peer.usesPostgres ? fmt(per((m) => f(m.counts) / m.tasks), 2) : "—");
+      const steps = bench === "latency" ? 3 : WORKLOADS[bench].tasks;
+      lines.push(
+        [
+          peer.usesPostgres ? "postgres" : "redis",
+          `peer ${peer.label}: ${latencyRow ? "latency, 3-step chain one at a time" : `${bench} (${steps} step${steps > 1 ? "s" : ""}/unit)`}`,
+          latencyRow ? reps[0]!.executions : reps[0]!.executions,
+          peer.key === "dbos-direct" ? "all" : C,
+          latencyRow ? "—" : fmt(per((m) => m.executions / (m.elapsedMs / 1000))),
+          latencyRow ? "—" : fmt(median(tasksPerSec)),
+          fmt(p50),
+          fmt(p95),
+          vs,
+          latencyRow ? "—" : spread(tasksPerSec),
+          sql((c) => c.statements),
+          sql((c) => c.roundTrips),
+          "—",
+          fmt(per((m) => m.cpuUs / 1000 / m.tasks), 2),
+        ].join(" | ").replace(/^/, "| ").replace(/$/, " |"),
+      );
+    }
+  }
+  return lines;
+}
+
+function peerNotes(): string[] {
+  if (!peers.length) return [];
+  const missing = peers.flatMap((p) => (["simple", "pipeline", "parallel"] as const).filter((b) => benches.includes(b) && !p.workloads.includes(b)).map((b) => `${p.label}: ${b}`));
+  const setup = peers.map((p) => `${p.key} ${fmt(median(peerSetupMs.get(p.key) ?? []), 0)} ms`).join(", ");
+  return [
+    `- ceiling: ${CEILING_SECONDS} s of single-row INSERTs, each its own autocommit transaction, over ${CEILING_CONNECTIONS} connections (group commit), into a scratch table in a fresh schema; pgbench \`-n -M prepared -c ${CEILING_CONNECTIONS} -j 2\` (p50 column = its average latency) and a loop of ${CEILING_CONNECTIONS} \`pg.Client\`s in this process; row counts checked. "our PG tasks/s = x × ceiling": the engine's tasks/s on PostgreSQL in this run ÷ the ceiling's commits/s.`,
+    `- peers (rows "peer …"): each repetition of each peer on a fresh PostgreSQL database (BullMQ-Redis: a fresh key prefix, obliterated after), created and dropped around it, interleaved with the engine in the same repetition loop; the peer's benches run in the engine's order on that one database after a verified warm-up each (${Math.min(PEER_N, WARMUP_WORKFLOWS)} units / ${WARMUP_RUNS} chains). N = ${PEER_N} units per throughput phase (the engine's N unless --peer-n), ${PEER_RUNS} latency chains${PEER_RUNS !== RUNS ? ` (the engine: ${RUNS})` : ""}; C = ${C} jobs/steps in flight; PostgreSQL pool ${POOL_SIZE} (the engine's dbPoolSize default). Units: simple = 1 step computing 2i+1; pipeline = 3 dependent steps each adding 1 (x0 = 1000i+7); parallel = setup → 3 branches → merge; every unit's value checked and every step counted (exactly once).`,
+    `- "done" for a peer = the peer has recorded completion: graphile — the job rows are gone from \`_private_jobs\` (its \`job:complete\` event fires before the DELETE is sent, so the bench polls the table every 2 ms after the last handler); pg-boss — every job of the run in state \`completed\` (polled every 2 ms after the last handler); BullMQ — the Worker's \`completed\` event for every step of the unit; DBOS — \`handle.getResult()\`.`,
+    "- cloaca/peer: the engine's figure on PostgreSQL from this run ÷ the peer's (tasks/s: > 1 = cloaca faster; latency p50: > 1 = cloaca slower). Peers' p50/p95 are given for the latency rows only. SQL stmts and round trips per task for peers: the same `pg.Client` counters as the engine (every peer uses the same `pg` module), background polling included; commits are not shown for peers (their writes often hide in `SELECT f(...)` calls the counter cannot classify).",
+    ...peers.map((p) => `- ${p.notes}`),
+    ...(missing.length ? [`- not offered (no native fan-in / dependency primitive in that version): ${missing.join("; ")}.`] : []),
+    ...peers.filter((p) => p.observed).map((p) => `- observed for ${p.label}: ${p.observed}.`),
+    `- peer setup (fresh database + migrations + start), median: ${setup}.`,
+  ];
+}
+
+async function finish(started: number, pgDescription: string | undefined): Promise<number> {
+  await loadInfo("at end");
+  return report(started, pgDescription);
+}
 
 function report(started: number, pgDescription: string | undefined): number {
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
@@ -396,7 +612,7 @@ function report(started: number, pgDescription: string | undefined): number {
   }
 
   const header = [
-    "| backend | workload | N | C | wf/s | tasks/s | p50 ms | p95 ms | vs baseline (same run) | tasks/s min–max | SQL stmts/task | round trips/task | commits/task | node CPU ms/task |",
+    "| backend | workload | N | C | wf/s | tasks/s | p50 ms | p95 ms | vs baseline / vs cloaca (same run) | tasks/s min–max | SQL stmts/task | round trips/task | commits/task | node CPU ms/task |",
     "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|",
   ];
   const lines: string[] = [];
@@ -440,6 +656,7 @@ function report(started: number, pgDescription: string | undefined): number {
       );
     }
   }
+  lines.push(...peerLines());
 
   const notes = [
     `cloaca bench — ${new Date(started).toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"})`,
@@ -454,8 +671,10 @@ function report(started: number, pgDescription: string | undefined): number {
     "- SQL counts: bench-only wrappers around `pg.Client.prototype.query` and better-sqlite3 statements, measured region only (warm-up excluded, background heartbeats/polls included). Round trips include BEGIN/COMMIT; commits = COMMITs + autocommit writes. (`pg_stat_statements` is available but not in `shared_preload_libraries`, so it is not used.)",
     "- node CPU: user+system CPU of this process (engine + bench + drivers) in the measured region, per task; the database server's CPU is not included.",
     ...(settingsSeen.has("sqlite") ? [`- SQLite: engine defaults (durable): ${[...settingsSeen.get("sqlite")!].join(" | ")}; temp files under ${tmpdir()}.`] : []),
+    ...(loadSeen.length ? [`- machine (2 cores shared by the database, this process${peers.length ? ", pgbench" : ""} and any other sessions): ${loadSeen.join("; ")}.`] : []),
     ...(pgDescription ? [`- PostgreSQL: ${pgDescription}; engine in a fresh schema per repetition via \`DefaultRunner.withSchema\`, dropped after; other sessions may share this server.`] : []),
     ...(warnings.length ? [`- engine warnings/errors logged during the run: ${warnings.length} (first: ${warnings[0]})`] : []),
+    ...peerNotes(),
   ];
   if (flags["sql-profile"]) {
     const top = [...sqlProfile.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);

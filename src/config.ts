@@ -19,7 +19,10 @@ export type CronCatchupPolicy = "skip" | "runOnce" | "runAll";
  * unknown keys throw {@link ConfigurationError}.
  */
 export interface DefaultRunnerConfig {
-  /** Task bodies running at once in this runner. Integer ≥ 1. Default `4`. */
+  /**
+   * Task bodies running at once in this runner. Integer ≥ 0. Default `4`. `0` makes a submit-only runner
+   * (an API process in front of workers): it starts executions and waits for results but runs no task.
+   */
   maxConcurrentTasks?: number;
   /** Default per-attempt task timeout (a task's own `timeoutMs` wins), in seconds. > 0. Default `300`. */
   taskTimeoutSeconds?: number;
@@ -96,7 +99,7 @@ type Key = keyof DefaultRunnerConfig;
 
 /** Per field: the zod schema, what is accepted (for messages) and the default (for messages). */
 const FIELDS = {
-  maxConcurrentTasks: { schema: z.int().min(1).max(100_000), accepted: "an integer ≥ 1", default: "4" },
+  maxConcurrentTasks: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = submit-only)", default: "4" },
   taskTimeoutSeconds: {
     schema: z.number().positive().max(MAX_TIMER_SECONDS),
     accepted: `a number of seconds > 0 (at most ${MAX_TIMER_SECONDS}, the longest Node timer)`,

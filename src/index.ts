@@ -5,6 +5,7 @@
 export { DefaultRunner } from "./engine/runner.js";
 export type { RunnerOptions, ListExecutionsOptions, StartOptions, ShutdownOptions } from "./engine/runner.js";
 export { WorkflowExecution } from "./engine/workflow-execution.js";
+export { runWorker, type WorkerOptions } from "./worker.js";
 export type { WorkflowResult, ExecutionSnapshot, ExecutionSummary, TaskResult } from "./engine/results.js";
 export type { RunnerEvents, RunnerEventName } from "./engine/events.js";
 export type { EventRecord } from "./store/store.js";

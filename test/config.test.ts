@@ -104,10 +104,10 @@ describe("resolveConfig", () => {
   });
 
   it.each([
-    ["maxConcurrentTasks", 0, "an integer ≥ 1", "default 4"],
-    ["maxConcurrentTasks", 2.5, "an integer ≥ 1", "default 4"],
-    ["maxConcurrentTasks", "4", "an integer ≥ 1", "default 4"],
-    ["maxConcurrentTasks", Number.NaN, "an integer ≥ 1", "default 4"],
+    ["maxConcurrentTasks", -1, "an integer ≥ 0", "default 4"],
+    ["maxConcurrentTasks", 2.5, "an integer ≥ 0", "default 4"],
+    ["maxConcurrentTasks", "4", "an integer ≥ 0", "default 4"],
+    ["maxConcurrentTasks", Number.NaN, "an integer ≥ 0", "default 4"],
     ["taskTimeoutSeconds", 0, "seconds > 0", "default 300"],
     ["taskTimeoutSeconds", -1, "seconds > 0", "default 300"],
     ["taskTimeoutSeconds", Number.POSITIVE_INFINITY, "seconds > 0", "default 300"],
@@ -145,8 +145,8 @@ describe("resolveConfig", () => {
   });
 
   it("lists every bad field in one error", () => {
-    const err = resolveError({ maxConcurrentTasks: 0, dbPoolSize: -1, cronCatchupPolicy: "never", bogus: 1 });
-    expect(err.message).toContain("maxConcurrentTasks: got 0");
+    const err = resolveError({ maxConcurrentTasks: -1, dbPoolSize: -1, cronCatchupPolicy: "never", bogus: 1 });
+    expect(err.message).toContain("maxConcurrentTasks: got -1");
     expect(err.message).toContain("dbPoolSize: got -1");
     expect(err.message).toContain('cronCatchupPolicy: got "never"');
     expect(err.message).toContain("unknown option 'bogus'");
@@ -289,8 +289,8 @@ describe("configFromEnv", () => {
     ["CLOACA_MAX_CONCURRENT_TASKS", "0x10", "is not a number"],
     ["CLOACA_MAX_CONCURRENT_TASKS", "1_000", "is not a number"],
     ["CLOACA_MAX_CONCURRENT_TASKS", "Infinity", "is not a number"],
-    ["CLOACA_MAX_CONCURRENT_TASKS", "2.5", "an integer ≥ 1"],
-    ["CLOACA_MAX_CONCURRENT_TASKS", "0", "an integer ≥ 1"],
+    ["CLOACA_MAX_CONCURRENT_TASKS", "2.5", "an integer ≥ 0"],
+    ["CLOACA_MAX_CONCURRENT_TASKS", "-1", "an integer ≥ 0"],
     ["CLOACA_TASK_TIMEOUT_SECONDS", "30s", "is not a number"],
     ["CLOACA_TASK_TIMEOUT_SECONDS", "-5", "seconds > 0"],
     ["CLOACA_WORKFLOW_TIMEOUT_SECONDS", "0", "seconds > 0"],

@@ -1,17 +1,23 @@
 /**
  * How context flows through a DAG. Each completed task stores only its *delta* — the top-level keys it
- * set or changed and the keys it removed — so that a value a task merely inherited can never overwrite a
- * newer value written elsewhere (the trap of merging whole contexts: input `{x:1}`, `a` sets `x=2`, `b`
- * leaves it alone; merging whole outputs `[a, b]` would bring back `x=1`).
+ * set or changed and the keys it removed — and a task's input is rebuilt from its ancestors' deltas, key
+ * by key:
  *
- * A task's input is the execution input, then the deltas of all its completed ancestors in topological
- * order (so along any path the later writer wins), then its direct dependencies' deltas again in their
- * declared order (so SPEC §2.2 holds: for a conflict between dependencies the later-declared one wins;
- * plain objects merge recursively).
+ * - the execution input is the starting point;
+ * - for each key, the ancestors that wrote it are the candidates; a candidate that is an ancestor of another
+ *   candidate is superseded (along a path the later writer wins — so a value a task merely inherited can
+ *   never overwrite a newer one, and a task that replaced an object with a smaller one really removed
+ *   those fields);
+ * - the remaining, concurrent writers apply in the declared order of the dependencies they are reached
+ *   through (SPEC §2.2): the first replaces the value, later ones merge into it — plain objects
+ *   recursively, any other conflict won by the later-declared dependency.
+ *
+ * The final context is the input of a virtual sink depending on the completed tasks that no completed task
+ * depends on (for a successful run, the leaves), in declaration order.
  */
 import type { JsonObject, JsonValue } from "../types.js";
 import { mergeOutputs } from "../workflow/context.js";
-import { jsonEqual } from "../workflow/json.js";
+import { cloneJson, jsonEqual } from "../workflow/json.js";
 import type { Workflow } from "../workflow/workflow.js";
 
 /** What one task changed. */
@@ -42,38 +48,77 @@ export function toDelta(stored: JsonObject | undefined): ContextDelta {
   };
 }
 
-/** Applies deltas to a copy of `base`, in order. */
-export function applyDeltas(base: JsonObject, deltas: readonly ContextDelta[]): JsonObject {
-  let result = mergeOutputs(base, []);
-  for (const d of deltas) {
-    for (const key of d.removed) delete result[key];
-    result = mergeOutputs(result, [d.set]);
-  }
-  return result;
-}
+const ancestorCache = new WeakMap<Workflow, Map<string, { list: readonly string[]; set: ReadonlySet<string> }>>();
 
-const ancestorCache = new WeakMap<Workflow, Map<string, readonly string[]>>();
-
-/** All ancestors of a task, in the workflow's topological order (cached per workflow). */
-export function ancestorsOf(workflow: Workflow, taskId: string): readonly string[] {
+function ancestry(workflow: Workflow, taskId: string): { list: readonly string[]; set: ReadonlySet<string> } {
   let byTask = ancestorCache.get(workflow);
   if (!byTask) {
     byTask = new Map();
     const order = workflow.topologicalSort();
     const rank = new Map(order.map((id, i) => [id, i]));
-    const sets = new Map<string, Set<string>>();
     for (const id of order) {
       const s = new Set<string>();
       for (const dep of workflow.task(id)?.dependencies ?? []) {
         s.add(dep);
-        for (const a of sets.get(dep) ?? []) s.add(a);
+        for (const a of byTask.get(dep)?.set ?? []) s.add(a);
       }
-      sets.set(id, s);
-      byTask.set(id, [...s].sort((a, b) => rank.get(a)! - rank.get(b)!));
+      byTask.set(id, { list: [...s].sort((a, b) => rank.get(a)! - rank.get(b)!), set: s });
     }
     ancestorCache.set(workflow, byTask);
   }
-  return byTask.get(taskId) ?? [];
+  return byTask.get(taskId) ?? { list: [], set: new Set() };
+}
+
+/** All ancestors of a task, in the workflow's topological order (cached per workflow). */
+export function ancestorsOf(workflow: Workflow, taskId: string): readonly string[] {
+  return ancestry(workflow, taskId).list;
+}
+
+/**
+ * The context seen by something that depends on `deps` (declared order) and whose ancestors are
+ * `ancestors` (topological order), given the completed tasks' deltas.
+ */
+function contextFor(
+  workflow: Workflow,
+  base: JsonObject,
+  deps: readonly string[],
+  ancestors: readonly string[],
+  deltas: ReadonlyMap<string, ContextDelta>,
+): JsonObject {
+  const writers = new Map<string, string[]>();
+  for (const id of ancestors) {
+    const d = deltas.get(id);
+    if (!d) continue;
+    for (const key of [...Object.keys(d.set), ...d.removed]) {
+      const list = writers.get(key);
+      if (list) list.push(id);
+      else writers.set(key, [id]);
+    }
+  }
+  // Through which dependency (the last-declared one wins) each writer is reached.
+  const reach = (w: string) => {
+    for (let i = deps.length - 1; i >= 0; i--) if (deps[i] === w || ancestry(workflow, deps[i]!).set.has(w)) return i;
+    return -1;
+  };
+  const result = cloneJson(base);
+  for (const [key, candidates] of writers) {
+    let live = candidates.filter((w) => !candidates.some((o) => o !== w && ancestry(workflow, o).set.has(w)));
+    if (live.length > 1) {
+      const topo = new Map(candidates.map((w, i) => [w, i]));
+      live = live.map((w) => ({ w, r: reach(w) })).sort((a, b) => a.r - b.r || topo.get(a.w)! - topo.get(b.w)!).map((x) => x.w);
+    }
+    live.forEach((w, i) => {
+      const d = deltas.get(w)!;
+      if (!Object.hasOwn(d.set, key)) {
+        delete result[key];
+      } else if (i === 0 || !Object.hasOwn(result, key)) {
+        result[key] = cloneJson(d.set[key] as JsonValue);
+      } else {
+        Object.assign(result, mergeOutputs({ [key]: result[key] as JsonValue }, [{ [key]: d.set[key] as JsonValue }]));
+      }
+    });
+  }
+  return result;
 }
 
 /** The input context of `taskId`, given the deltas of the execution's completed tasks. */
@@ -84,34 +129,15 @@ export function taskInput(
   deltas: ReadonlyMap<string, ContextDelta>,
 ): JsonObject {
   const deps = workflow.task(taskId)?.dependencies ?? [];
-  if (deps.length === 0) return mergeOutputs(executionInput, []);
-  const ordered: ContextDelta[] = [];
-  for (const id of ancestorsOf(workflow, taskId)) {
-    const d = deltas.get(id);
-    if (d) ordered.push(d);
-  }
-  if (deps.length > 1) {
-    for (const id of deps) {
-      const d = deltas.get(id);
-      if (d) ordered.push(d);
-    }
-  }
-  return applyDeltas(executionInput, ordered);
+  return contextFor(workflow, executionInput, deps, ancestorsOf(workflow, taskId), deltas);
 }
 
 /**
- * The final context: as if a sink task depended on every completed task that no completed task depends
- * on (for a successful run, the leaves), in declaration order.
+ * The final context: the input of a virtual sink depending on every completed task that no completed task
+ * depends on (for a successful run, the leaves), in declaration order.
  */
 export function finalContext(workflow: Workflow, executionInput: JsonObject, deltas: ReadonlyMap<string, ContextDelta>): JsonObject {
-  const ordered: ContextDelta[] = [];
-  for (const id of workflow.topologicalSort()) {
-    const d = deltas.get(id);
-    if (d) ordered.push(d);
-  }
-  for (const t of workflow.tasks) {
-    const d = deltas.get(t.id);
-    if (d && !workflow.dependents(t.id).some((x) => deltas.has(x))) ordered.push(d);
-  }
-  return applyDeltas(executionInput, ordered);
+  const completed = workflow.topologicalSort().filter((id) => deltas.has(id));
+  const frontier = workflow.tasks.map((t) => t.id).filter((id) => deltas.has(id) && !workflow.dependents(id).some((x) => deltas.has(x)));
+  return contextFor(workflow, executionInput, frontier, completed, deltas);
 }

@@ -1,6 +1,6 @@
 /**
- * Takeover of dead runners' work. A runner is dead when its lease is older than `staleClaimThresholdMs`
- * by the database clock, or — on this same host — when its process no longer exists (so a restart resumes
+ * Takeover of dead runners' work. A runner is dead when its lease is older than the
+ * `staleClaimThresholdMs` it registered with, by the database clock, or — on this same host — when its process no longer exists (so a restart resumes
  * at once instead of waiting for the lease). Its running attempts go back to the queue; an attempt taken
  * over more than `maxTaskRecoveries` times fails as abandoned instead of looping forever.
  */
@@ -35,7 +35,9 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
   const dead = new Set<string>();
   for (const r of await store.runners()) {
     if (r.id === self) continue;
-    const expired = r.ageMs > config.staleClaimThresholdMs;
+    // Each runner is judged by the lease it declared, not by ours: a runner on default settings is not
+    // declared dead by a neighbour tuned for fast takeover.
+    const expired = r.ageMs > r.staleAfterMs;
     const gone = r.hostname === input.host && r.pid !== process.pid && !processAlive(r.pid);
     if (expired || gone) dead.add(r.id);
   }

@@ -14,7 +14,7 @@ import {
   RunnerStateError,
   WorkflowNotFoundError,
 } from "../errors.js";
-import type { NewEvent, TaskWrite } from "../store/sql-store.js";
+import type { NewEvent, SqlStore, TaskWrite } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
 import type { ClaimedTask, TaskInputs } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
@@ -63,6 +63,9 @@ export interface ShutdownOptions {
 }
 
 const key = (executionId: string, taskId: string) => `${executionId}\u0000${taskId}`;
+
+/** How long an own claim must be seen unattended (by two sweeps) before the sweep hands it back. */
+const UNATTENDED_GRACE_MS = 1_000;
 
 function errorText(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
@@ -122,6 +125,11 @@ export class DefaultRunner {
   #shutdown: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   #lastCleanup = 0;
+  /** Set once this runner's lease row exists: only then can it hold claims to release at shutdown. */
+  #registered = false;
+  /** Sweeps started so far, and own claims a sweep saw unattended (not in flight here) → when first seen. */
+  #sweepSeq = 0;
+  readonly #unattended = new Map<string, { seq: number; at: number }>();
 
   /**
    * Creates a runner and connects in the background; `ready()` (or any method) waits for it.
@@ -257,12 +265,22 @@ export class DefaultRunner {
     const opened = await openStore(this.#target, { schema: this.#schema, poolSize: this.config.dbPoolSize, logger });
     this.#opened = opened;
     if (this.#stopping) return;
-    await opened.store.migrate();
-    await opened.store.registerRunner(this.runnerId, this.config.runnerName, hostname(), process.pid);
-    await opened.listen(
-      (payload) => this.#onNotification(payload),
-      () => this.wake(),
-    );
+    try {
+      await opened.store.migrate();
+      await opened.store.registerRunner(this.runnerId, this.config.runnerName, hostname(), process.pid, this.config.staleClaimThresholdMs);
+      this.#registered = true;
+      await opened.listen(
+        (payload) => this.#onNotification(payload),
+        () => this.wake(),
+      );
+    } catch (err) {
+      // A runner that failed to start holds nothing: give its connection (or its share of one) back now.
+      if (this.#registered) await opened.store.removeRunner(this.runnerId).catch(() => undefined);
+      this.#registered = false;
+      this.#opened = undefined;
+      await opened.close().catch(() => undefined);
+      throw err;
+    }
     logger.info(
       { runnerId: this.runnerId, runner: this.config.runnerName, database: this.databaseUrl, schema: opened.schema },
       "runner started",
@@ -272,6 +290,15 @@ export class DefaultRunner {
     this.#every(this.config.heartbeatIntervalMs, () => this.#sweep(), false);
     this.#every(this.config.pollIntervalMs, () => this.#backstop(), true);
     this.wake();
+  }
+
+  /**
+   * @internal Test hook, not public API: the open store, so tests can check what a URL parameter did to the
+   * connection (`storeForTests.driver` is a SqliteDriver with `pragma(name)`, or a PostgresDriver with `pool`).
+   * Throws {@link RunnerStateError} before the runner is connected.
+   */
+  get storeForTests(): SqlStore {
+    return this.#store;
   }
 
   get #store() {
@@ -336,7 +363,9 @@ export class DefaultRunner {
       }
     }
     const opened = this.#opened;
-    if (opened) {
+    // A runner whose start failed before it registered (e.g. "database is locked" while migrating) holds no
+    // claims: releasing them would only wait out the same lock or outage a second time before connect() rejects.
+    if (opened && this.#registered) {
       try {
         // Whatever is still ours goes back to the queue for another runner.
         const store = opened.store;
@@ -347,8 +376,8 @@ export class DefaultRunner {
       } catch (err) {
         this.config.logger.warn({ err: errorText(err) }, "could not release claims at shutdown; they will be taken over after the lease expires");
       }
-      await opened.close().catch(() => undefined);
     }
+    if (opened) await opened.close().catch(() => undefined);
     for (const [, set] of this.#waiters) for (const wake of set) wake();
     this.config.logger.info({ runnerId: this.runnerId }, "runner stopped");
   }
@@ -644,7 +673,13 @@ export class DefaultRunner {
       })
       .then(
         (inputs) => {
-          for (const c of claims) void this.#runClaim(c, inputs.get(c)!);
+          for (const c of claims) {
+            this.#runClaim(c, inputs.get(c)!).catch(async (err) => {
+              // Never leave a claim and its slot stuck on an unexpected error: report it and hand the task back.
+              this.#report(`run ${c.taskId}`, err);
+              if (this.#inflight.has(key(c.executionId, c.taskId))) await this.#handBack(c);
+            });
+          }
         },
         async (err) => {
           this.#report("load inputs", err);
@@ -821,15 +856,31 @@ export class DefaultRunner {
     const store = this.#store;
     if (!(await store.heartbeat(this.runnerId))) {
       this.config.logger.warn({ runnerId: this.runnerId }, "this runner's lease had expired and was taken over; re-registering");
-      await store.registerRunner(this.runnerId, this.config.runnerName, hostname(), process.pid);
+      await store.registerRunner(this.runnerId, this.config.runnerName, hostname(), process.pid, this.config.staleClaimThresholdMs);
     }
     // Our own claims that nothing here is working on (an outcome we failed to record) go back to the queue.
+    // A claim is visible in the database as soon as its transaction commits, which can be well before this
+    // process has read the reply and marked it in flight (the committing backend may not be scheduled for a
+    // while on a busy host): one sighting proves nothing. Requeue only a claim already seen unattended by an
+    // earlier sweep — one that looked before this sweep's query was sent — and at least a second ago.
+    const seq = ++this.#sweepSeq;
+    const seen = new Set<string>();
     for (const claim of await store.claimedBy(this.runnerId)) {
-      if (!this.#inflight.has(key(claim.executionId, claim.taskId))) {
-        await store.driver.transaction((tx) => store.requeue(tx, claim, this.runnerId, Date.now()));
-        this.wake();
+      const k = key(claim.executionId, claim.taskId);
+      if (this.#inflight.has(k)) continue;
+      const sighting = `${k}\u0000${claim.attempt}`;
+      seen.add(sighting);
+      const first = this.#unattended.get(sighting);
+      if (first === undefined) {
+        this.#unattended.set(sighting, { seq: this.#sweepSeq, at: Date.now() });
+        continue;
       }
+      if (first.seq >= seq || Date.now() - first.at < UNATTENDED_GRACE_MS) continue;
+      this.#unattended.delete(sighting);
+      await store.driver.transaction((tx) => store.requeue(tx, claim, this.runnerId, Date.now()));
+      this.wake();
     }
+    for (const [sighting, first] of this.#unattended) if (!seen.has(sighting) && first.seq < seq) this.#unattended.delete(sighting);
     if (this.config.enableRecovery) {
       const recovered = await sweepDeadRunners({
         store,

@@ -24,7 +24,8 @@ function coreTables(t: TypeNames): string[] {
       hostname TEXT NOT NULL,
       pid INTEGER NOT NULL,
       started_at ${t.bigint} NOT NULL,
-      heartbeat_at ${t.bigint} NOT NULL
+      heartbeat_at ${t.bigint} NOT NULL,
+      stale_after_ms ${t.bigint} NOT NULL
     )`,
     `CREATE TABLE {p}cloaca_executions (
       id TEXT PRIMARY KEY,

@@ -2,11 +2,11 @@
 import type { DatabaseTarget } from "../database-url.js";
 import type { Logger } from "../types.js";
 import { postgresMigrations, sqliteMigrations } from "./migrations.js";
-import { PostgresDriver } from "./postgres/driver.js";
 import { channelFor, postgresDialect, postgresHooks } from "./postgres/dialect.js";
-import { PostgresListener } from "./postgres/listener.js";
+import type { PostgresListener } from "./postgres/listener.js";
+import { SharedPostgresDriver } from "./postgres/shared-connections.js";
 import { SqlStore } from "./sql-store.js";
-import { SqliteDriver, sqliteDialect } from "./sqlite/driver.js";
+import { openSqliteDriver, sqliteDialect } from "./sqlite/driver.js";
 
 /** An open store plus its (optional) cross-process notification channel. */
 export interface OpenedStore {
@@ -33,7 +33,7 @@ const NO_HOOKS = { beforeMigrate: async () => undefined, notify: async () => und
 /** Connects (proving the connection) and returns the store; does not migrate. */
 export async function openStore(target: DatabaseTarget, options: OpenStoreOptions): Promise<OpenedStore> {
   if (target.kind === "sqlite") {
-    const store = new SqlStore(new SqliteDriver(target), sqliteDialect, sqliteMigrations, NO_HOOKS);
+    const store = new SqlStore(openSqliteDriver(target), sqliteDialect, sqliteMigrations, NO_HOOKS);
     return {
       store,
       schema: undefined,
@@ -43,23 +43,21 @@ export async function openStore(target: DatabaseTarget, options: OpenStoreOption
     };
   }
   const schema = options.schema ?? target.searchPath ?? "public";
-  const driver = await PostgresDriver.open(target, options.poolSize);
+  const driver = await SharedPostgresDriver.acquire(target, options.poolSize, options.logger);
   const store = new SqlStore(driver, postgresDialect(schema), postgresMigrations, postgresHooks(schema));
-  let listener: PostgresListener | undefined;
-  const opened: OpenedStore = {
+  let unsubscribe: (() => Promise<void>) | undefined;
+  return {
     store,
     schema,
     get listener() {
-      return listener;
+      return unsubscribe ? driver.listener() : undefined;
     },
     async listen(onPayload, onReconnect) {
-      listener = new PostgresListener(target, driver.sslmode, channelFor(schema), onPayload, onReconnect, options.logger);
-      await listener.start();
+      unsubscribe = await driver.listener().subscribe(channelFor(schema), { onPayload, onReconnect });
     },
     async close() {
-      await listener?.close();
+      await unsubscribe?.();
       await store.close();
     },
   };
-  return opened;
 }

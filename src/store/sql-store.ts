@@ -65,6 +65,8 @@ export interface RunnerLease {
   readonly name: string;
   readonly hostname: string;
   readonly pid: number;
+  /** The lease length the runner itself declared (its `staleClaimThresholdMs`). */
+  readonly staleAfterMs: number;
   /** Milliseconds since its last heartbeat, by the database clock. */
   readonly ageMs: number;
 }
@@ -200,10 +202,10 @@ export class SqlStore {
         `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
         `WHERE c.status = 'Ready' AND e.status = 'Running' AND ${d.inList("c.workflow_name")}`,
       registerRunner:
-        `INSERT INTO ${p}cloaca_runners (id, name, hostname, pid, started_at, heartbeat_at) ` +
-        `VALUES (?, ?, ?, ?, ${d.nowMs}, ${d.nowMs})`,
+        `INSERT INTO ${p}cloaca_runners (id, name, hostname, pid, started_at, heartbeat_at, stale_after_ms) ` +
+        `VALUES (?, ?, ?, ?, ${d.nowMs}, ${d.nowMs}, ?)`,
       heartbeat: `UPDATE ${p}cloaca_runners SET heartbeat_at = ${d.nowMs} WHERE id = ?`,
-      runners: `SELECT id, name, hostname, pid, ${d.nowMs} - heartbeat_at AS age_ms FROM ${p}cloaca_runners`,
+      runners: `SELECT id, name, hostname, pid, stale_after_ms, ${d.nowMs} - heartbeat_at AS age_ms FROM ${p}cloaca_runners`,
       removeRunner: `DELETE FROM ${p}cloaca_runners WHERE id = ?`,
       orphanOwners:
         `SELECT DISTINCT claimed_by FROM ${p}cloaca_tasks WHERE status = 'Running' AND claimed_by IS NOT NULL ` +
@@ -256,9 +258,9 @@ export class SqlStore {
 
   // ---------------------------------------------------------------- runner leases
 
-  /** Records this runner's lease. */
-  async registerRunner(id: string, name: string, hostname: string, pid: number): Promise<void> {
-    await this.driver.run(this.sql.registerRunner, [id, name, hostname, pid]);
+  /** Records this runner's lease; `staleAfterMs` is how long others wait before declaring it dead. */
+  async registerRunner(id: string, name: string, hostname: string, pid: number, staleAfterMs: number): Promise<void> {
+    await this.driver.run(this.sql.registerRunner, [id, name, hostname, pid, staleAfterMs]);
   }
 
   /** Renews the lease; false when the row is gone (another runner declared this one dead). */
@@ -274,6 +276,7 @@ export class SqlStore {
       name: String(r.name),
       hostname: String(r.hostname),
       pid: Number(r.pid),
+      staleAfterMs: Number(r.stale_after_ms),
       ageMs: Number(r.age_ms),
     }));
   }

@@ -47,4 +47,46 @@ forEachBackend((backend) => {
     expect(r.status).toBe("Completed");
     expect(r.finalContext.get("waited")).toBe(true);
   });
+
+  it("two runners in one process on one database share the work without stalling each other", async () => {
+    const name = unique("pair");
+    const ran = new Map<string, number>();
+    const wf = new WorkflowBuilder(name)
+      .task("a", async (ctx, h) => {
+        ran.set(`${h.executionId}/a`, (ran.get(`${h.executionId}/a`) ?? 0) + 1);
+        await new Promise((r) => setTimeout(r, 2));
+        ctx.set("a", 1);
+      })
+      .task("b", { dependencies: ["a"] }, (ctx, h) => {
+        ran.set(`${h.executionId}/b`, (ran.get(`${h.executionId}/b`) ?? 0) + 1);
+        ctx.set("b", 1);
+      })
+      .build({ register: false });
+    const db = await freshDatabase(backend);
+    const one = await openRunner(db, { workflows: [wf], maxConcurrentTasks: 2 });
+    const two = await openRunner(db, { workflows: [wf], maxConcurrentTasks: 2 });
+    const byRunner = new Map<string, number>();
+    for (const r of [one, two]) r.on("taskStarted", () => byRunner.set(r.runnerId, (byRunner.get(r.runnerId) ?? 0) + 1));
+    const execs = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? one : two).start(name)));
+    const results = await Promise.all(execs.map((e) => e.wait({ timeoutMs: 20_000 })));
+    expect(results.every((r) => r.status === "Completed")).toBe(true);
+    expect([...ran.values()].every((n) => n === 1)).toBe(true);
+    expect(ran.size).toBe(40);
+    expect(byRunner.get(one.runnerId)).toBeGreaterThan(0);
+    expect(byRunner.get(two.runnerId)).toBeGreaterThan(0);
+  });
+
+  it("a submit-only runner (maxConcurrentTasks 0) starts executions that another runner runs", async () => {
+    const name = unique("submit-only");
+    const wf = new WorkflowBuilder(name).task("t", (ctx) => ctx.set("ok", 1)).build({ register: false });
+    const db = await freshDatabase(backend);
+    const api = await openRunner(db, { workflows: [wf], maxConcurrentTasks: 0 });
+    const worker = await openRunner(db, { workflows: [wf], maxConcurrentTasks: 2 });
+    const ranOn: string[] = [];
+    api.on("taskStarted", () => ranOn.push("api"));
+    worker.on("taskStarted", () => ranOn.push("worker"));
+    const result = await api.execute(name);
+    expect(result.status).toBe("Completed");
+    expect(ranOn).toEqual(["worker"]);
+  });
 });

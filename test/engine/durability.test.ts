@@ -50,10 +50,10 @@ class Worker {
   private stderr = "";
   private readonly listeners = new Set<() => void>();
 
-  constructor(args: string[], blockTask: string) {
+  constructor(args: string[], blockTask: string, extraEnv: Record<string, string> = {}) {
     this.proc = spawn(process.execPath, ["--import", "tsx", WORKER, ...args], {
       cwd: ROOT,
-      env: { ...process.env, [BLOCK_ENV]: blockTask },
+      env: { ...process.env, [BLOCK_ENV]: blockTask, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.exited = new Promise((res) => this.proc.once("exit", () => res()));
@@ -125,9 +125,9 @@ function childTarget(db: TestDatabase): { url: string; schema: string; appName: 
 }
 
 /** Starts a child that runs a new execution with `b` blocking; resolves once a and c are durably complete and b is blocked. */
-async function crashWorkerMidWorkflow(db: TestDatabase, dir: string) {
+async function crashWorkerMidWorkflow(db: TestDatabase, dir: string, extraEnv: Record<string, string> = {}) {
   const target = childTarget(db);
-  const worker = new Worker([target.url, target.schema, dir], "b");
+  const worker = new Worker([target.url, target.schema, dir], "b", extraEnv);
   const state = await worker.waitFor("b blocked with a and c completed", (lines) => {
     const executionId = Worker.field(lines, "EXECUTION");
     const runnerId = Worker.field(lines, "RUNNER");
@@ -309,7 +309,8 @@ forEachBackend((backend) => {
     async () => {
       const db = await freshDatabase(backend);
       const dir = tempDir();
-      const { worker, executionId, runnerId, appName } = await crashWorkerMidWorkflow(db, dir);
+      // The child declares a 500 ms lease: that, not the taking-over runner's setting, decides when it is dead.
+      const { worker, executionId, runnerId, appName } = await crashWorkerMidWorkflow(db, dir, { CLOACA_CRASH_LEASE_MS: "500" });
       // SIGSTOP freezes the runner: its pid stays alive (so the same-host "dead pid" shortcut cannot apply),
       // but it sends no heartbeat any more — a hung process, a long pause, a partitioned machine.
       await freezeWhenIdle(worker, db, appName);

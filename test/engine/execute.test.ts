@@ -97,6 +97,21 @@ forEachBackend((backend) => {
     expect(r.finalContext.toObject()).toEqual({ x: 2, y: 1, seenX: 2, seenDrop: false });
   });
 
+  it("a task that replaces an object really removes its fields downstream", async () => {
+    const name = unique("replace");
+    const wf = new WorkflowBuilder(name)
+      .task("a", (ctx) => ctx.set("obj", { x: 1, y: 2 }))
+      .task("b", { dependencies: ["a"] }, (ctx) => ctx.set("obj", { x: 1 }))
+      .task("c", { dependencies: ["b"] }, (ctx) => ctx.set("seen", ctx.get("obj")!))
+      .task("d", { dependencies: ["a", "c"] }, (ctx) => ctx.set("seenD", ctx.get("obj")!))
+      .build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf] });
+    const r = await runner.execute(name);
+    expect(r.finalContext.get("seen")).toEqual({ x: 1 });
+    expect(r.finalContext.get("seenD")).toEqual({ x: 1 }); // a is an ancestor of c: its older obj does not come back
+    expect(r.finalContext.get("obj")).toEqual({ x: 1 });
+  });
+
   it("final context merges the leaves of a successful run", async () => {
     const name = unique("leaves");
     const wf = new WorkflowBuilder(name)

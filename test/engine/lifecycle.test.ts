@@ -147,8 +147,8 @@ it("withSchema on a SQLite URL says multi-tenancy requires PostgreSQL", async ()
 });
 
 it("bad configuration is a ConfigurationError at construction, naming the option", () => {
-  expect(() => new DefaultRunner("sqlite:///:memory:", { maxConcurrentTasks: 0 })).toThrow(/maxConcurrentTasks/);
-  expect(() => new DefaultRunner("sqlite:///:memory:", { maxConcurrentTasks: 0 })).toThrow(ConfigurationError);
+  expect(() => new DefaultRunner("sqlite:///:memory:", { maxConcurrentTasks: -1 })).toThrow(/maxConcurrentTasks/);
+  expect(() => new DefaultRunner("sqlite:///:memory:", { maxConcurrentTasks: 1.5 })).toThrow(ConfigurationError);
   expect(() => new DefaultRunner("mysql://x/y")).toThrow(ConfigurationError);
 });
 

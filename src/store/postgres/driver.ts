@@ -36,7 +36,12 @@ function convert(sql: string): { text: string; name: string } {
 
 /** TLS options for an sslmode, with libpq's meanings. `prefer`/`allow` are resolved by {@link PostgresDriver.open}. */
 function sslFor(target: PostgresTarget, mode: string | undefined): pg.ClientConfig["ssl"] {
-  const ca = target.sslrootcert ? readFileSync(target.sslrootcert, "utf8") : undefined;
+  let ca: string | undefined;
+  try {
+    ca = target.sslrootcert ? readFileSync(target.sslrootcert, "utf8") : undefined;
+  } catch (err) {
+    throw new ConfigurationError(`sslrootcert: cannot read the CA certificate file: ${(err as Error).message}`, { cause: err });
+  }
   switch (mode) {
     case undefined:
     case "disable":
@@ -112,7 +117,13 @@ export class PostgresDriver implements Driver {
       });
       try {
         const client = await pool.connect();
+        // pg-pool never opens connections ahead of demand (its `min` only keeps idle ones from being closed),
+        // so open the rest of pool_min_size now: they are then kept open, as the parameter promises.
+        const more = await Promise.allSettled(Array.from({ length: Math.max(0, (target.poolMin ?? 0) - 1) }, () => pool.connect()));
         client.release();
+        for (const r of more) if (r.status === "fulfilled") r.value.release();
+        const failed = more.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed) throw failed.reason;
         return new PostgresDriver(target, pool, mode);
       } catch (err) {
         lastError = err;

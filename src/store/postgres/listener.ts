@@ -1,6 +1,7 @@
 /**
- * A dedicated, non-pooled connection that LISTENs on the store's channel and reconnects with backoff
- * when it drops. A lost notification only costs latency: the runner also polls as a backstop.
+ * One dedicated, non-pooled connection per server/credentials that LISTENs on every channel its runners
+ * need (one channel per schema) and reconnects with backoff when it drops. A lost notification only costs
+ * latency: runners also poll as a backstop, and every subscriber is told to look for work after a reconnect.
  */
 import pg from "pg";
 import type { PostgresTarget } from "../../database-url.js";
@@ -8,39 +9,73 @@ import type { Logger } from "../../types.js";
 import { quoteIdent } from "../../database-url.js";
 import { clientConfig } from "./driver.js";
 
-/** Listens on one channel until closed. */
+/** Callbacks of one subscriber. */
+export interface Subscriber {
+  readonly onPayload: (payload: string) => void;
+  readonly onReconnect: () => void;
+}
+
+/** Listens on many channels over one connection until every subscriber has left. */
 export class PostgresListener {
   private client: pg.Client | undefined;
+  private connecting: Promise<void> | undefined;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 100;
+  private readonly channels = new Map<string, Set<Subscriber>>();
 
   constructor(
     private readonly target: PostgresTarget,
     private readonly sslmode: string | undefined,
-    private readonly channel: string,
-    private readonly onPayload: (payload: string) => void,
-    private readonly onReconnect: () => void,
     private readonly logger: Logger,
   ) {}
 
-  /** Connects and starts listening; resolves once LISTEN is in force. */
-  async start(): Promise<void> {
-    const client = new pg.Client(clientConfig(this.target, this.sslmode));
-    client.on("notification", (msg) => this.onPayload(msg.payload ?? ""));
-    client.on("error", (err) => this.dropped(client, err));
-    client.on("end", () => this.dropped(client, undefined));
-    await client.connect();
-    await client.query(`LISTEN ${quoteIdent(this.channel)}`);
-    this.client = client;
-    this.backoffMs = 100;
+  /** Subscribes to a channel; resolves once LISTEN is in force. Returns the unsubscribe function. */
+  async subscribe(channel: string, subscriber: Subscriber): Promise<() => Promise<void>> {
+    let set = this.channels.get(channel);
+    const fresh = !set;
+    if (!set) {
+      set = new Set();
+      this.channels.set(channel, set);
+    }
+    set.add(subscriber);
+    if (!this.client) await (this.connecting ??= this.connect());
+    else if (fresh) await this.client.query(`LISTEN ${quoteIdent(channel)}`);
+    return async () => {
+      const s = this.channels.get(channel);
+      if (!s?.delete(subscriber) || s.size) return;
+      this.channels.delete(channel);
+      await this.client?.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => undefined);
+    };
+  }
+
+  /** Number of channels listened to (tests and diagnostics). */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  private async connect(): Promise<void> {
+    try {
+      const client = new pg.Client(clientConfig(this.target, this.sslmode));
+      client.on("notification", (msg) => {
+        for (const s of this.channels.get(msg.channel) ?? []) s.onPayload(msg.payload ?? "");
+      });
+      client.on("error", (err) => this.dropped(client, err));
+      client.on("end", () => this.dropped(client, undefined));
+      await client.connect();
+      for (const channel of this.channels.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
+      this.client = client;
+      this.backoffMs = 100;
+    } finally {
+      this.connecting = undefined;
+    }
   }
 
   private dropped(client: pg.Client, err: Error | undefined): void {
     if (this.closed || this.client !== client) return;
     this.client = undefined;
     client.end().catch(() => undefined);
-    this.logger.warn({ err: err?.message, channel: this.channel }, "notification connection lost; reconnecting");
+    this.logger.warn({ err: err?.message }, "notification connection lost; reconnecting");
     this.scheduleReconnect();
   }
 
@@ -50,11 +85,11 @@ export class PostgresListener {
     this.backoffMs = Math.min(this.backoffMs * 2, 5_000);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.start().then(
+      (this.connecting ??= this.connect()).then(
         () => {
-          this.logger.info({ channel: this.channel }, "notification connection restored");
-          // Anything sent while we were away is lost: let the runner look for work now.
-          this.onReconnect();
+          this.logger.info({}, "notification connection restored");
+          // Anything sent while we were away is lost: let every subscriber look for work now.
+          for (const set of this.channels.values()) for (const s of set) s.onReconnect();
         },
         () => this.scheduleReconnect(),
       );
@@ -63,7 +98,7 @@ export class PostgresListener {
   }
 
   /** Simulates a dropped connection (tests): the listener must reconnect on its own. */
-  async terminateForTest(): Promise<void> {
+  terminateForTest(): void {
     const c = this.client;
     if (c) this.dropped(c, new Error("terminated for test"));
   }
@@ -72,6 +107,7 @@ export class PostgresListener {
   async close(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.connecting?.catch(() => undefined);
     const c = this.client;
     this.client = undefined;
     await c?.end().catch(() => undefined);

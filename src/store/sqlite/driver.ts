@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SqliteTarget } from "../../database-url.js";
 import type { Dialect, Driver, Queryable } from "../store.js";
+import { ConfigurationError } from "../../errors.js";
 import { mapSqliteError } from "./errors.js";
 
 type Statement = Database.Statement<unknown[], Record<string, unknown>>;
@@ -45,7 +46,15 @@ export class SqliteDriver implements Driver {
       this.db.pragma(`busy_timeout = ${target.busyTimeoutMs}`);
       if (target.mode !== "ro") {
         // journal_mode answers with the mode actually in force (":memory:" stays "memory").
-        this.db.pragma(`journal_mode = ${target.journalMode}`);
+        // better-sqlite3 opens in SQLite's defensive mode, which silently ignores journal_mode=OFF: lift it
+        // for that one statement so the URL's value is honoured.
+        const off = target.journalMode === "OFF";
+        if (off) this.db.unsafeMode(true);
+        try {
+          this.db.pragma(`journal_mode = ${target.journalMode}`);
+        } finally {
+          if (off) this.db.unsafeMode(false);
+        }
       }
       this.db.pragma(`synchronous = ${target.synchronous}`);
       this.db.pragma("foreign_keys = ON");
@@ -99,7 +108,7 @@ export class SqliteDriver implements Driver {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return this.serial(async () => {
       if (this.closed) throw mapSqliteError(new Error("the database connection is closed"), this.target.display);
-      this.exec("BEGIN IMMEDIATE", undefined);
+      await this.beginImmediate();
       try {
         const result = await fn(this.direct);
         this.exec("COMMIT", undefined);
@@ -109,6 +118,32 @@ export class SqliteDriver implements Driver {
         throw err;
       }
     });
+  }
+
+  /**
+   * `BEGIN IMMEDIATE`, waiting for another process's write lock *asynchronously*: SQLite's own busy wait
+   * would freeze the event loop, so the wait runs with busy_timeout 0 and retries with a short backoff until
+   * the configured `_busy_timeout` has passed, then fails with "database is locked".
+   */
+  private async beginImmediate(): Promise<void> {
+    const limit = this.target.busyTimeoutMs;
+    if (limit === 0) return void this.exec("BEGIN IMMEDIATE", undefined);
+    const started = Date.now();
+    let pause = 1;
+    for (;;) {
+      this.db.pragma("busy_timeout = 0");
+      try {
+        this.db.prepare("BEGIN IMMEDIATE").run();
+        return;
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? "";
+        if (!code.startsWith("SQLITE_BUSY") || Date.now() - started >= limit) throw mapSqliteError(err, this.target.display);
+      } finally {
+        this.db.pragma(`busy_timeout = ${limit}`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, limit - (Date.now() - started)))));
+      pause = Math.min(pause * 2, 50);
+    }
   }
 
   /** Reads a PRAGMA's current value (used by tests and diagnostics). */
@@ -122,4 +157,70 @@ export class SqliteDriver implements Driver {
     await this.queue;
     this.db.close();
   }
+}
+
+interface SharedEntry {
+  readonly driver: SqliteDriver;
+  readonly settings: string;
+  refs: number;
+}
+
+const shared = new Map<string, SharedEntry>();
+
+/** A runner's share of a SQLite connection: `close()` releases the share, the last one closes the file. */
+export class SharedSqliteDriver implements Driver {
+  private released = false;
+
+  constructor(
+    private readonly entry: SharedEntry,
+    private readonly path: string,
+  ) {}
+
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+    return this.entry.driver.query<R>(sql, params);
+  }
+
+  run(sql: string, params?: readonly unknown[]): Promise<number> {
+    return this.entry.driver.run(sql, params);
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.entry.driver.transaction(fn);
+  }
+
+  /** Reads a PRAGMA's current value (used by tests and diagnostics). */
+  pragma(name: string): unknown {
+    return this.entry.driver.pragma(name);
+  }
+
+  async close(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    if (--this.entry.refs > 0) return;
+    if (shared.get(this.path) === this.entry) shared.delete(this.path);
+    await this.entry.driver.close();
+  }
+}
+
+/**
+ * The driver for a SQLite target. Runners in one process on the same file share one connection (and so
+ * one transaction queue): two connections in one process would each wait for the other's write lock while
+ * blocking the thread the other needs to finish. `:memory:` databases are private to their runner.
+ */
+export function openSqliteDriver(target: SqliteTarget): SqliteDriver | SharedSqliteDriver {
+  if (target.memory) return new SqliteDriver(target);
+  const settings = JSON.stringify([target.mode, target.journalMode, target.busyTimeoutMs, target.synchronous]);
+  let entry = shared.get(target.path);
+  if (entry && entry.settings !== settings) {
+    throw new ConfigurationError(
+      `another runner in this process already uses ${target.path} with different parameters ` +
+        `(mode, _journal_mode, _busy_timeout, _synchronous must match: runners on one file share one connection)`,
+    );
+  }
+  if (!entry) {
+    entry = { driver: new SqliteDriver(target), settings, refs: 0 };
+    shared.set(target.path, entry);
+  }
+  entry.refs++;
+  return new SharedSqliteDriver(entry, target.path);
 }

@@ -13,7 +13,8 @@ export function mapSqliteError(err: unknown, where: string): CloacaError {
       { cause: err },
     );
   }
-  if (code.startsWith("SQLITE_CANTOPEN")) {
+  // better-sqlite3 checks the folder itself and throws a plain TypeError without a SQLite code.
+  if (code.startsWith("SQLITE_CANTOPEN") || /Cannot open database because the directory does not exist/.test(message)) {
     return new DatabaseConnectionError(
       `unable to open database file ${where}: the file or its folder does not exist or is not accessible (${message})`,
       { cause: err },
