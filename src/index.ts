@@ -19,6 +19,10 @@ export type { TriggerRule, ContextOperator } from "./workflow/rules.js";
 export type { RetryPolicy, RetryOn } from "./workflow/retry.js";
 export type { TaskFn, TaskHandle, TaskOptions, TaskDefinition } from "./workflow/task.js";
 
+export { DatabaseAdmin } from "./tenancy/admin.js";
+export type { TenantInfo } from "./tenancy/admin.js";
+export { TenantConfig, TenantCredentials } from "./tenancy/tenant.js";
+export type { TenantConfigInit } from "./tenancy/tenant.js";
 export type { DefaultRunnerConfig } from "./config.js";
 export { maskUrl } from "./database-url.js";
 

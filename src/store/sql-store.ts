@@ -234,7 +234,12 @@ export class SqlStore {
 
   /** Creates or upgrades the engine tables. Safe to call from many processes at once. */
   async migrate(): Promise<number[]> {
-    return this.driver.transaction(async (tx) => {
+    return this.driver.transaction((tx) => this.migrateIn(tx));
+  }
+
+  /** Applies the missing migrations inside the caller's transaction (the admin API creates tenants this way). */
+  async migrateIn(tx: Queryable): Promise<number[]> {
+    {
       await this.hooks.beforeMigrate(tx);
       await tx.run(
         `CREATE TABLE IF NOT EXISTS ${this.p}cloaca_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`,
@@ -253,7 +258,7 @@ export class SqlStore {
         applied.push(m.version);
       }
       return applied;
-    });
+    }
   }
 
   // ---------------------------------------------------------------- runner leases
