@@ -57,7 +57,7 @@ export const sqliteBackend: TestBackend = {
   },
 };
 
-function postgresBackend(url: string): TestBackend {
+export function postgresBackend(url: string): TestBackend {
   return {
     name: "postgres",
     async newDatabase(): Promise<TestDatabase> {

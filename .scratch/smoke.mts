@@ -1,0 +1,12 @@
+import { DatabaseAdmin, DefaultRunner, WorkflowBuilder } from "../src/index.js";
+const admin = new DatabaseAdmin("postgresql://postgres@127.0.0.1:5432/test?application_name=smoke");
+const c = await admin.createTenant({ schemaName: "smoke_t1", username: "smoke_u1" });
+console.log(String(c), c.connectionString);
+const wf = new WorkflowBuilder("hello").task("a", (ctx) => ctx.set("x", 1)).build({ register: false });
+const r = new DefaultRunner(c.connectionString, { workflows: [wf] });
+const res = await r.execute("hello", {});
+console.log(res.status, res.finalContext.toObject());
+await r.shutdown();
+console.log(await admin.listTenants());
+await admin.removeTenant("smoke_t1", "smoke_u1");
+await admin.close();
