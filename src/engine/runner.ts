@@ -29,6 +29,7 @@ import { recordOutcome, type OutcomeEffects } from "./completion.js";
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
 import { Slots } from "./slots.js";
+import { WriteBatcher } from "./write-batcher.js";
 import { WorkflowExecution } from "./workflow-execution.js";
 import { sweepDeadRunners } from "./recovery.js";
 
@@ -117,6 +118,7 @@ export class DefaultRunner {
   readonly #inflight = new Set<string>();
   readonly #waiters = new Map<string, Set<() => void>>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  #batcher: WriteBatcher | undefined;
   #wakeSeq = 0;
   #wantWork = true;
   #pumping = false;
@@ -301,6 +303,14 @@ export class DefaultRunner {
     return this.#store;
   }
 
+  /** Group commit for outcomes and new executions (see write-batcher.ts). */
+  get #writes(): WriteBatcher {
+    // SQLite has one writer anyway: one lane. PostgreSQL: several transactions at once, within the pool.
+    const lanes = this.#store.capabilities.skipLocked ? Math.max(1, Math.min(4, Math.floor(this.config.dbPoolSize / 2))) : 1;
+    this.#batcher ??= new WriteBatcher(this.#store.driver, lanes);
+    return this.#batcher;
+  }
+
   get #store() {
     const o = this.#opened;
     if (!o) throw new RunnerStateError("the runner is not connected");
@@ -394,29 +404,36 @@ export class DefaultRunner {
     const id = randomUUID();
     const now = Date.now();
     const roots = wf.roots().length;
-    const reserved = this.#slots.reserve(roots);
+    let reserved = 0;
     let local: ClaimedTask[] = [];
     try {
-      local = await store.driver.transaction(async (tx) => {
-        const claims = await store.createExecution(tx, {
-          id,
-          workflowName: wf.name,
-          workflowVersion: wf.version,
-          input: json,
-          origin: options.origin,
-          tasks: wf.tasks.map((t) => ({
-            taskId: t.id,
-            position: t.position,
-            depsCount: t.dependencies.length,
-            maxAttempts: t.retry.maxAttempts,
-          })),
-          now,
-          runnerId: this.runnerId,
-          localRoots: reserved,
-        });
-        await store.insertEvents(tx, [{ executionId: id, type: "execution_started", data: { workflow: wf.name } }], this.runnerId, now);
-        if (claims.length < roots) await store.notify(tx, `r:${this.runnerId}`);
-        return claims;
+      local = await this.#writes.submit(id, {
+        reset: () => {
+          this.#slots.release(reserved);
+          reserved = 0;
+        },
+        run: async (tx) => {
+          reserved = this.#stopping ? 0 : this.#slots.reserve(roots);
+          const claims = await store.createExecution(tx, {
+            id,
+            workflowName: wf.name,
+            workflowVersion: wf.version,
+            input: json,
+            origin: options.origin,
+            tasks: wf.tasks.map((t) => ({
+              taskId: t.id,
+              position: t.position,
+              depsCount: t.dependencies.length,
+              maxAttempts: t.retry.maxAttempts,
+            })),
+            now,
+            runnerId: this.runnerId,
+            localRoots: reserved,
+          });
+          await store.insertEvents(tx, [{ executionId: id, type: "execution_started", data: { workflow: wf.name } }], this.runnerId, now);
+          if (claims.length < roots) await store.notify(tx, `r:${this.runnerId}`);
+          return claims;
+        },
       });
     } finally {
       if (local.length < reserved) this.#slots.release(reserved - local.length);
@@ -787,36 +804,38 @@ export class DefaultRunner {
     let effects: OutcomeEffects | undefined;
     for (let attempt = 1; attempt <= 5 && !effects; attempt++) {
       try {
-        effects = await store.driver.transaction(async (tx) => {
-          this.#slots.release(reserved);
-          reserved = 0;
-          const now = Date.now();
-          const events: NewEvent[] = [];
-          const eff = await recordOutcome({
-            store,
-            tx,
-            workflow: wf,
-            claim,
-            runnerId: this.runnerId,
-            write,
-            now,
-            events,
-            reserveSlot: () => {
-              if (this.#stopping || !this.#slots.tryReserve()) return false;
-              reserved++;
-              return true;
-            },
-          });
-          if (!eff.lost) {
-            await store.insertEvents(tx, events, this.runnerId, now);
-            if (eff.readyCount > 0) await store.notify(tx, `r:${this.runnerId}`);
-            if (eff.finished) await store.notify(tx, `d:${claim.executionId}`);
-          }
-          return eff;
+        effects = await this.#writes.submit(claim.executionId, {
+          reset: () => {
+            this.#slots.release(reserved);
+            reserved = 0;
+          },
+          run: async (tx) => {
+            const now = Date.now();
+            const events: NewEvent[] = [];
+            const eff = await recordOutcome({
+              store,
+              tx,
+              workflow: wf,
+              claim,
+              runnerId: this.runnerId,
+              write,
+              now,
+              events,
+              reserveSlot: () => {
+                if (this.#stopping || !this.#slots.tryReserve()) return false;
+                reserved++;
+                return true;
+              },
+            });
+            if (!eff.lost) {
+              await store.insertEvents(tx, events, this.runnerId, now);
+              if (eff.readyCount > 0) await store.notify(tx, `r:${this.runnerId}`);
+              if (eff.finished) await store.notify(tx, `d:${claim.executionId}`);
+            }
+            return eff;
+          },
         });
       } catch (err) {
-        this.#slots.release(reserved);
-        reserved = 0;
         this.#report(`record outcome of ${claim.taskId} (try ${attempt} of 5)`, err);
         if (attempt < 5) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
       }

@@ -65,7 +65,7 @@ describe("sqlite with several processes", () => {
     expect(pids).toEqual(new Set(workers.map((w) => w.pid)));
 
     const db = new Database(join(dir, "shared.db"), { readonly: true });
-    cleanups.push(() => db.close());
+    cleanups.push(() => void db.close());
     const dup = db
       .prepare("SELECT execution_id, task_id, count(*) AS n FROM cloaca_events WHERE event_type = 'task_completed' GROUP BY 1, 2 HAVING count(*) <> 1")
       .all();
@@ -79,7 +79,7 @@ describe("sqlite with several processes", () => {
     const wf = new WorkflowBuilder(`busy-wait-${process.pid}`).task("t", (ctx) => ctx.set("ok", 1)).build({ register: false });
     const r = await runner(`sqlite:///${file}?_busy_timeout=5000`, { workflows: [wf] });
     const other = new Database(file);
-    cleanups.push(() => other.close());
+    cleanups.push(() => void other.close());
     other.exec("BEGIN IMMEDIATE");
     const pending = r.execute(wf.name);
     // This timer can only fire if the runner is waiting asynchronously: a synchronous busy wait would hold
@@ -96,7 +96,7 @@ describe("sqlite with several processes", () => {
     const wf = new WorkflowBuilder(`busy-fail-${process.pid}`).task("t", (ctx) => ctx.set("ok", 1)).build({ register: false });
     const r = await runner(`sqlite:///${file}?_busy_timeout=100`, { workflows: [wf] });
     const other = new Database(file);
-    cleanups.push(() => other.close());
+    cleanups.push(() => void other.close());
     other.exec("BEGIN IMMEDIATE");
     const err = await r.execute(wf.name).then(
       () => undefined,
