@@ -296,7 +296,7 @@ export class DefaultRunner {
 
   /**
    * @internal Test hook, not public API: the open store, so tests can check what a URL parameter did to the
-   * connection (`storeForTests.driver` is a SqliteDriver with `pragma(name)`, or a PostgresDriver with `pool`).
+   * connection (`storeForTests.driver`: on SQLite it also has `pragma(name)`; on PostgreSQL `query` runs on the pool).
    * Throws {@link RunnerStateError} before the runner is connected.
    */
   get storeForTests(): SqlStore {
@@ -307,7 +307,8 @@ export class DefaultRunner {
   get #writes(): WriteBatcher {
     // SQLite has one writer anyway: one lane. PostgreSQL: several transactions at once, within the pool.
     const lanes = this.#store.capabilities.skipLocked ? Math.max(1, Math.min(4, Math.floor(this.config.dbPoolSize / 2))) : 1;
-    this.#batcher ??= new WriteBatcher(this.#store.driver, lanes);
+    const store = this.#store;
+    this.#batcher ??= new WriteBatcher(store.driver, (tx, ws) => store.flush(tx, ws, this.runnerId, Date.now()), lanes);
     return this.#batcher;
   }
 
@@ -412,9 +413,9 @@ export class DefaultRunner {
           this.#slots.release(reserved);
           reserved = 0;
         },
-        run: async (tx) => {
+        run: async (_tx, ws) => {
           reserved = this.#stopping ? 0 : this.#slots.reserve(roots);
-          const claims = await store.createExecution(tx, {
+          const claims = store.planExecution(ws, {
             id,
             workflowName: wf.name,
             workflowVersion: wf.version,
@@ -430,8 +431,8 @@ export class DefaultRunner {
             runnerId: this.runnerId,
             localRoots: reserved,
           });
-          await store.insertEvents(tx, [{ executionId: id, type: "execution_started", data: { workflow: wf.name } }], this.runnerId, now);
-          if (claims.length < roots) await store.notify(tx, `r:${this.runnerId}`);
+          ws.events.push({ executionId: id, type: "execution_started", data: { workflow: wf.name } });
+          if (claims.length < roots) ws.notifications.add(`r:${this.runnerId}`);
           return claims;
         },
       });
@@ -809,7 +810,7 @@ export class DefaultRunner {
             this.#slots.release(reserved);
             reserved = 0;
           },
-          run: async (tx) => {
+          run: async (tx, ws) => {
             const now = Date.now();
             const events: NewEvent[] = [];
             const eff = await recordOutcome({
@@ -828,9 +829,9 @@ export class DefaultRunner {
               },
             });
             if (!eff.lost) {
-              await store.insertEvents(tx, events, this.runnerId, now);
-              if (eff.readyCount > 0) await store.notify(tx, `r:${this.runnerId}`);
-              if (eff.finished) await store.notify(tx, `d:${claim.executionId}`);
+              ws.events.push(...events);
+              if (eff.readyCount > 0) ws.notifications.add(`r:${this.runnerId}`);
+              if (eff.finished) ws.notifications.add(`d:${claim.executionId}`);
             }
             return eff;
           },

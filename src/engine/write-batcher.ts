@@ -12,12 +12,13 @@
  * PostgreSQL works on several transactions at once, while the writes of one execution always share a
  * lane — batches never contend for the same execution's rows, and cannot deadlock on them.
  */
+import { WriteSet } from "../store/sql-store.js";
 import type { Driver, Queryable } from "../store/store.js";
 
 /** One write to batch. */
 export interface BatchOperation<T> {
-  /** Performs the write in `tx`. */
-  run(tx: Queryable): Promise<T>;
+  /** Performs the write in `tx`; inserts and notifications it can defer go to `ws`, written at the end. */
+  run(tx: Queryable, ws: WriteSet): Promise<T>;
   /** Called before every attempt: forget in-memory effects of a rolled-back earlier attempt. */
   reset(): void;
 }
@@ -42,6 +43,7 @@ export class WriteBatcher {
 
   constructor(
     private readonly driver: Driver,
+    private readonly flush: (tx: Queryable, ws: WriteSet) => Promise<void>,
     lanes = 1,
     private readonly maxBatch = 64,
   ) {
@@ -64,11 +66,13 @@ export class WriteBatcher {
         const batch = lane.queue.splice(0, this.maxBatch);
         try {
           const results = await this.driver.transaction(async (tx) => {
+            const ws = new WriteSet();
             const out: unknown[] = [];
             for (const item of batch) {
               item.op.reset();
-              out.push(await item.op.run(tx));
+              out.push(await item.op.run(tx, ws));
             }
+            await this.flush(tx, ws);
             return out;
           });
           this.stats.transactions++;
@@ -82,9 +86,12 @@ export class WriteBatcher {
           }
           for (const item of batch) {
             try {
-              const result = await this.driver.transaction((tx) => {
+              const result = await this.driver.transaction(async (tx) => {
+                const ws = new WriteSet();
                 item.op.reset();
-                return item.op.run(tx);
+                const value = await item.op.run(tx, ws);
+                await this.flush(tx, ws);
+                return value;
               });
               this.stats.transactions++;
               this.stats.operations++;

@@ -28,7 +28,7 @@ export interface OpenStoreOptions {
   readonly logger: Logger;
 }
 
-const NO_HOOKS = { beforeMigrate: async () => undefined, notify: async () => undefined };
+const NO_HOOKS = { beforeMigrate: async () => undefined, notifyMany: async () => undefined };
 
 /** Connects (proving the connection) and returns the store; does not migrate. */
 export async function openStore(target: DatabaseTarget, options: OpenStoreOptions): Promise<OpenedStore> {

@@ -32,8 +32,9 @@ export function postgresHooks(schema: string): StoreHooks {
       const [exists] = await tx.query("SELECT 1 AS one FROM pg_namespace WHERE nspname = ?", [schema]);
       if (!exists) await tx.run(`CREATE SCHEMA ${quoteIdent(schema)}`);
     },
-    async notify(tx: Queryable, payload: string) {
-      await tx.query("SELECT pg_notify(?, ?)", [channel, payload]);
+    async notifyMany(tx: Queryable, payloads: readonly string[]) {
+      if (payloads.length === 1) await tx.query("SELECT pg_notify(?, ?)", [channel, payloads[0]]);
+      else if (payloads.length) await tx.query("SELECT pg_notify(?, p) FROM unnest(?::text[]) AS p", [channel, payloads]);
     },
   };
 }
