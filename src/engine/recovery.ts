@@ -27,6 +27,8 @@ export interface SweepInput {
   readonly config: ResolvedConfig;
   readonly lookup: (workflowName: string) => Workflow | undefined;
   readonly onRecovered: (e: RunnerEvents["taskRecovered"]) => void;
+  /** An abandonment finished an execution: wake its local waiters. */
+  readonly onFinished: (executionId: string, workflowName: string, status: "Completed" | "Failed") => void;
 }
 
 /** Requeues (or abandons) the attempts of dead runners; returns how many attempts it handled. */
@@ -53,7 +55,9 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
         leftBehind++; // a runner that knows this workflow will fail it properly
         continue;
       }
+      let finished: "Completed" | "Failed" | undefined;
       const done = await store.driver.transaction(async (tx) => {
+        finished = undefined;
         const now = Date.now();
         const events: NewEvent[] = [];
         let ok: boolean;
@@ -71,6 +75,7 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
             reserveSlot: () => false,
           });
           ok = !eff.lost;
+          finished = eff.finished;
           if (eff.finished) await store.notify(tx, `d:${claim.executionId}`);
         } else {
           ok = await store.requeue(tx, claim, runner, now);
@@ -85,6 +90,7 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
       if (done) {
         handled++;
         input.onRecovered({ executionId: claim.executionId, taskId: claim.taskId, fromRunner: runner, abandoned: abandon });
+        if (finished) input.onFinished(claim.executionId, claim.workflowName, finished);
         config.logger.warn(
           { executionId: claim.executionId, taskId: claim.taskId, fromRunner: runner, abandoned: abandon },
           abandon ? "abandoned a task whose runner died too often" : "took over a task from a dead runner",

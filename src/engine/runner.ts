@@ -909,6 +909,10 @@ export class DefaultRunner {
         config: this.config,
         lookup: (name) => this.#lookup(name),
         onRecovered: (e) => this.#emit("taskRecovered", e),
+        onFinished: (executionId, workflowName, status) => {
+          this.#emit("executionCompleted", { executionId, workflowName, status });
+          this.#wakeWaiters(executionId);
+        },
       });
       if (recovered) this.wake();
     }
