@@ -232,6 +232,14 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
   const admin = new pg.Client({ connectionString: adminUrl, application_name: "cloaca-bench-admin" });
   await admin.connect();
   try {
+    // Let the peer's connections finish closing first (a forced drop would kill them mid-close, and some
+    // libraries log that loudly); FORCE only for what is still there after 5 s.
+    const end = Date.now() + 5_000;
+    while (Date.now() < end) {
+      const r = await admin.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1", [name]);
+      if (r.rows[0]!.n === 0) break;
+      await sleep(20);
+    }
     await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
   } finally {
     await admin.end();

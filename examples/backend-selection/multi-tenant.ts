@@ -1,10 +1,11 @@
 /**
- * Backend selection › PostgreSQL Backend › Multi-Tenant Setup — the part that works today.
+ * Backend selection › PostgreSQL Backend › Multi-Tenant Setup — tenants on one shared login.
  *
- * The reference page provisions tenants with `DatabaseAdmin` / `TenantConfig` (a role, a schema, grants
- * and a connection string per tenant). That admin API is COMING in the multi-tenancy release; it is not
- * in cloaca yet. What works today is schema isolation: one runner per tenant with
- * `DefaultRunner.withSchema(url, schema)`, all tenants' tables in separate schemas of one database.
+ * The reference page provisions tenants with `DatabaseAdmin` / `TenantConfig` (a role, a schema and a
+ * connection string per tenant): that example is in README.md and runs as written in
+ * test/tenancy/readme-example.test.ts. This module shows the other way: one runner per tenant with
+ * `DefaultRunner.withSchema(url, schema)`, all tenants' tables in separate schemas of one database, on one
+ * login (see docs/multi-tenancy.md for the differences).
  */
 import { DefaultRunner } from "../../src/index.js";
 

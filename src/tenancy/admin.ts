@@ -30,13 +30,25 @@ export function generatePassword(length = 32): string {
 }
 
 /**
+ * SASLprep (RFC 4013) as PostgreSQL's server and clients (libpq, `pg`) apply it to a password before
+ * hashing: non-ASCII spaces become U+0020, "commonly mapped to nothing" characters are removed, then NFKC.
+ * (NFKC alone leaves e.g. U+00AD and U+200B in place, and the role then could not log in.)
+ */
+function saslprep(password: string): string {
+  return password
+    .replace(/[\u00A0\u1680\u2000-\u200B\u202F\u205F\u3000]/g, " ")
+    .replace(/[\u00AD\u034F\u1806\u180B\u180C\u180D\u200C\u200D\u2060\uFE00-\uFE0F\uFEFF]/g, "")
+    .normalize("NFKC");
+}
+
+/**
  * The SCRAM-SHA-256 verifier of a password, as PostgreSQL stores it. Sending the verifier instead of the
  * password means the plain password never reaches the server (nor its statement log).
  */
 function scramVerifier(password: string): string {
   const salt = randomBytes(16);
   const iterations = 4096;
-  const salted = pbkdf2Sync(password.normalize("NFKC"), salt, iterations, 32, "sha256");
+  const salted = pbkdf2Sync(saslprep(password), salt, iterations, 32, "sha256");
   const clientKey = createHmac("sha256", salted).update("Client Key").digest();
   const storedKey = createHash("sha256").update(clientKey).digest();
   const serverKey = createHmac("sha256", salted).update("Server Key").digest();
@@ -112,7 +124,11 @@ export class DatabaseAdmin {
     } catch (err) {
       if (err instanceof TenantError || err instanceof ConfigurationError) throw err;
       const cause = err instanceof CloacaError ? err.message : String(err);
-      throw new TenantError(`${what} failed: ${cause}`, { cause: err });
+      // PostgreSQL puts the useful part of e.g. "role cannot be dropped" in the detail ("privileges for database x").
+      const detail = (err as { cause?: { detail?: unknown } }).cause?.detail;
+      throw new TenantError(`${what} failed: ${cause}${typeof detail === "string" && detail ? ` (${detail.replace(/\s+/g, " ")})` : ""}`, {
+        cause: err,
+      });
     }
   }
 
@@ -164,20 +180,46 @@ export class DatabaseAdmin {
   }
 
   /**
-   * Drops the tenant's schema (with everything in it) and its role. Real errors are reported as
-   * {@link TenantError} — including "no such tenant" when neither exists.
+   * Drops the tenant's schema (with everything in it) and its role, in one transaction. Real errors are
+   * reported as {@link TenantError} and leave everything as it was: "no such tenant" when neither exists, a
+   * schema that belongs to another role, and a role that still owns objects outside its schema (in this or
+   * another database) — those are never dropped on the tenant's behalf.
    */
   async removeTenant(schemaName: string, username: string): Promise<void> {
     validateSchemaName(schemaName);
     validateRoleName(username);
     await this.#inTransaction(`removing tenant "${schemaName}"`, async (tx) => {
       const [roleRow] = await tx.query("SELECT 1 AS one FROM pg_roles WHERE rolname = ?", [username]);
-      const [schemaRow] = await tx.query("SELECT 1 AS one FROM pg_namespace WHERE nspname = ?", [schemaName]);
+      const [schemaRow] = await tx.query<{ owner: string }>(
+        "SELECT r.rolname AS owner FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = ?",
+        [schemaName],
+      );
       if (!roleRow && !schemaRow) {
         throw new TenantError(`cannot remove tenant "${schemaName}": neither schema "${schemaName}" nor role "${username}" exists`);
       }
+      if (schemaRow && schemaRow.owner !== username) {
+        throw new TenantError(
+          `cannot remove tenant "${schemaName}": schema "${schemaName}" belongs to role "${schemaRow.owner}", not "${username}"; nothing was removed`,
+        );
+      }
       if (schemaRow) await tx.run(`DROP SCHEMA ${quoteIdent(schemaName)} CASCADE`);
       if (roleRow) {
+        // What the role still owns now lies outside its schema: refuse rather than drop someone's data.
+        const owned = await tx.query<{ what: string | null; datname: string | null }>(
+          "SELECT CASE WHEN d.dbid = 0 OR db.datname = current_database() THEN pg_describe_object(d.classid, d.objid, d.objsubid) END AS what, " +
+            "db.datname AS datname FROM pg_shdepend d LEFT JOIN pg_database db ON db.oid = d.dbid " +
+            "WHERE d.refclassid = 'pg_authid'::regclass AND d.deptype = 'o' AND d.refobjid = (SELECT oid FROM pg_roles WHERE rolname = ?) " +
+            "ORDER BY 1",
+          [username],
+        );
+        if (owned.length > 0) {
+          const listed = owned.slice(0, 10).map((o) => o.what ?? `an object in database "${o.datname}"`);
+          throw new TenantError(
+            `cannot remove tenant "${schemaName}": role "${username}" owns ${owned.length} object(s) outside schema "${schemaName}" ` +
+              `(${listed.join(", ")}${owned.length > 10 ? ", …" : ""}); reassign or drop them first; nothing was removed`,
+          );
+        }
+        // Only privileges and default privileges are left to drop here (it owns nothing any more).
         await tx.run(`DROP OWNED BY ${quoteIdent(username)}`);
         await tx.run(`DROP ROLE ${quoteIdent(username)}`);
       }

@@ -3,6 +3,7 @@
  * - every name imported from "cloaca" in a code block is exported by src/index.ts (blocks preceded by
  *   `<!-- coming -->` show APIs that are not built yet and are exempt);
  * - APIs the README lists as "coming" are really not built yet (when one lands, update the docs);
+ * - every `cloaca` command and option is documented in docs/cli.md;
  * - every option, CLOACA_* variable, runner event and error class in the code is documented;
  * - every relative link (and #anchor) in the docs points at something that exists.
  */
@@ -12,6 +13,8 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as cloaca from "../../src/index.js";
 import { DefaultRunner } from "../../src/index.js";
+import { buildProgram } from "../../src/cli/main.js";
+import type { Command } from "commander";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const read = (rel: string) => readFileSync(join(ROOT, rel), "utf8");
@@ -35,6 +38,13 @@ function codeBlocks(text: string): Array<{ code: string; coming: boolean }> {
   const re = /(<!-- coming -->\s*\n)?```(\w*)\n([\s\S]*?)```/g;
   for (const m of text.matchAll(re)) blocks.push({ code: m[3]!, coming: m[1] !== undefined });
   return blocks;
+}
+
+const noCli = { env: {}, io: { out: () => undefined, err: () => undefined, readStdin: async () => "" }, setExitCode: () => undefined };
+
+/** The top-level commands of the `cloaca` CLI. */
+function cliCommands(): readonly Command[] {
+  return buildProgram(noCli).commands;
 }
 
 /** GitHub's heading anchors (lower case, punctuation dropped, spaces to dashes). */
@@ -73,23 +83,49 @@ describe("docs match the code", () => {
     expect(missing).toEqual([]);
   });
 
-  it("the coming block in the README really shows APIs that are not built yet", () => {
-    const comingBlocks = codeBlocks(read("README.md")).filter((b) => b.coming);
-    expect(comingBlocks.length).toBeGreaterThan(0);
-    for (const b of comingBlocks) expect(b.code).toMatch(/COMING/);
+  it("every block marked coming in the docs says COMING (and so shows APIs that are not built yet)", () => {
+    for (const file of DOCS) {
+      for (const b of codeBlocks(read(file)).filter((x) => x.coming)) expect(b.code, file).toMatch(/COMING/);
+    }
   });
 
   it("APIs the roadmap lists as coming are not built yet (when one lands, move it out of the roadmap)", () => {
     const api = cloaca as Record<string, unknown>;
-    for (const name of ["DatabaseAdmin", "TenantConfig", "TriggerResult", "trigger"]) {
+    for (const name of ["TriggerResult", "trigger"]) {
       expect(api[name], `${name} is exported now: update README.md's roadmap and the docs`).toBeUndefined();
     }
     const runner = DefaultRunner.prototype as unknown as Record<string, unknown>;
     for (const method of ["registerCronWorkflow", "listCronSchedules", "listTriggerSchedules"]) {
       expect(runner[method], `DefaultRunner.${method} exists now: update README.md's roadmap and the docs`).toBeUndefined();
     }
+    const built = cliCommands().map((c) => c.name());
+    for (const command of ["run", "executions", "cron", "copy", "dashboard"]) {
+      expect(built, `\`cloaca ${command}\` exists now: update README.md's roadmap and docs/cli.md`).not.toContain(command);
+    }
+  });
+
+  it("what the roadmap no longer lists is built: tenant provisioning and the cloaca bin", () => {
+    const api = cloaca as Record<string, unknown>;
+    for (const name of ["DatabaseAdmin", "TenantConfig", "TenantCredentials"]) expect(typeof api[name], name).toBe("function");
     const pkg = JSON.parse(read("package.json")) as { bin?: Record<string, string> };
-    expect(pkg.bin?.cloaca, "package.json has a `cloaca` bin now (the CLI landed): update README.md's roadmap and the docs").toBeUndefined();
+    expect(pkg.bin?.cloaca).toBe("bin/cloaca.mjs");
+    expect(existsSync(join(ROOT, "bin", "cloaca.mjs"))).toBe(true);
+    expect(cliCommands().map((c) => c.name())).toEqual(expect.arrayContaining(["tenant", "migrate", "worker"]));
+  });
+
+  it("every cloaca command and option is documented in docs/cli.md", () => {
+    const doc = read("docs/cli.md");
+    const missing: string[] = [];
+    const walk = (cmd: Command, path: string[]) => {
+      for (const sub of cmd.commands) {
+        const name = [...path, sub.name()];
+        if (!doc.includes(`cloaca ${name.join(" ")}`)) missing.push(`command: cloaca ${name.join(" ")}`);
+        for (const opt of sub.options) if (!doc.includes(`\`${opt.long}`)) missing.push(`option: cloaca ${name.join(" ")} ${opt.long}`);
+        walk(sub, name);
+      }
+    };
+    walk(buildProgram(noCli), []);
+    expect(missing).toEqual([]);
   });
 
   it("every DefaultRunnerConfig field is documented in docs/configuration.md", () => {

@@ -25,8 +25,6 @@ import {
   WorkflowBuilder,
   type RunnerOptions,
 } from "../../src/index.js";
-import type { SqliteDriver } from "../../src/store/sqlite/driver.js";
-import type { PostgresDriver } from "../../src/store/postgres/driver.js";
 import { forEachBackend, pgUrl, type TestDatabase } from "../support/backends.js";
 import { freshDatabase } from "../support/runner.js";
 
@@ -82,7 +80,8 @@ function tempDir(): string {
 
 forEachBackend((backend) => {
   if (backend.name === "sqlite") {
-    const sqlite = (runner: DefaultRunner) => runner.storeForTests.driver as SqliteDriver;
+    /** The runner's SQLite connection (shared by the runners of this process on the same file). */
+    const sqlite = (runner: DefaultRunner) => runner.storeForTests.driver as unknown as { pragma(name: string): unknown };
     const pathOf = (db: TestDatabase) => db.url.slice("sqlite:///".length);
 
     it("defaults: WAL, busy_timeout 5000, synchronous FULL", async () => {
@@ -260,7 +259,8 @@ forEachBackend((backend) => {
       }
     });
   } else {
-    const postgres = (runner: DefaultRunner) => runner.storeForTests.driver as PostgresDriver;
+    /** The runner's PostgreSQL pool, behind the store's driver interface. */
+    const postgres = (runner: DefaultRunner) => runner.storeForTests.driver;
     /** `db.url` plus parameters. */
     const withParams = (db: TestDatabase, params: string) => `${db.url}${db.url.includes("?") ? "&" : "?"}${params}`;
     const appName = () => `cloaca-url-${randomBytes(4).toString("hex")}`;
