@@ -45,8 +45,9 @@ export interface DefaultRunnerConfig {
   /** How often this runner renews its lease, in ms. Integer ≥ 10. Default `5000`. */
   heartbeatIntervalMs?: number;
   /**
-   * Age of a lease after which another runner may take over its tasks, in ms. Integer, must be greater than
-   * `heartbeatIntervalMs`. Default `30000`.
+   * This runner's lease length, in ms: once its lease is older than this (database clock), other runners
+   * take over its tasks. Registered with the lease, so other runners judge this runner by this value, not by
+   * their own. Integer, must be greater than `heartbeatIntervalMs`. Default `30000`.
    */
   staleClaimThresholdMs?: number;
   /** Lease takeovers a task survives; one more and it fails as abandoned. Integer ≥ 0. Default `3`. */

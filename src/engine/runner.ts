@@ -345,7 +345,8 @@ export class DefaultRunner {
 
   /**
    * Stops claiming, lets running tasks finish (up to `timeoutMs`), then aborts what is left and hands it
-   * back to the queue, removes this runner's lease and closes the connections. Idempotent.
+   * back to the queue, removes this runner's lease and releases its connections (shared ones close when
+   * their last runner lets go). Idempotent.
    */
   shutdown(options: ShutdownOptions = {}): Promise<void> {
     this.#shutdown ??= this.#doShutdown(options.timeoutMs ?? 30_000);
@@ -528,7 +529,8 @@ export class DefaultRunner {
 
   /**
    * Cancels an execution: unstarted tasks are skipped, running ones see `handle.signal` abort (on every
-   * runner). Returns false when it had already finished.
+   * runner on PostgreSQL, through NOTIFY; on SQLite only on this runner). Returns false when it had already
+   * finished.
    */
   async cancel(executionId: string, reason = "cancelled by request"): Promise<boolean> {
     await this.#whenReady();

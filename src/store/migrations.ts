@@ -14,6 +14,8 @@ export interface Migration {
 interface TypeNames {
   readonly bigint: string;
   readonly serial: string;
+  /** An SQL expression for 32 random hex characters from a strong source. */
+  readonly token: string;
 }
 
 function coreTables(t: TypeNames): string[] {
@@ -80,6 +82,11 @@ function coreTables(t: TypeNames): string[] {
     )`,
     `CREATE INDEX {i}cloaca_events_execution ON {p}cloaca_events (execution_id, seq)`,
     `CREATE INDEX {i}cloaca_events_created ON {p}cloaca_events (created_at)`,
+    // Per-schema facts. `channel` names the NOTIFY channel: PostgreSQL checks no privileges on LISTEN and
+    // NOTIFY, so a channel derived from the schema name would let one tenant listen to (or wake) another;
+    // a random token readable only inside the schema keeps them apart.
+    `CREATE TABLE {p}cloaca_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+    `INSERT INTO {p}cloaca_meta (key, value) VALUES ('channel', ${t.token})`,
   ];
 }
 
@@ -88,7 +95,7 @@ export const sqliteMigrations: readonly Migration[] = [
   {
     version: 1,
     name: "core tables",
-    statements: coreTables({ bigint: "INTEGER", serial: "INTEGER PRIMARY KEY AUTOINCREMENT" }),
+    statements: coreTables({ bigint: "INTEGER", serial: "INTEGER PRIMARY KEY AUTOINCREMENT", token: "lower(hex(randomblob(16)))" }),
   },
 ];
 
@@ -97,7 +104,11 @@ export const postgresMigrations: readonly Migration[] = [
   {
     version: 1,
     name: "core tables",
-    statements: coreTables({ bigint: "BIGINT", serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" }),
+    statements: coreTables({
+      bigint: "BIGINT",
+      serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+      token: "replace(gen_random_uuid()::text, '-', '')",
+    }),
   },
 ];
 

@@ -2,7 +2,7 @@
 import type { DatabaseTarget } from "../database-url.js";
 import type { Logger } from "../types.js";
 import { postgresMigrations, sqliteMigrations } from "./migrations.js";
-import { channelFor, postgresDialect, postgresHooks } from "./postgres/dialect.js";
+import { postgresDialect, postgresHooks } from "./postgres/dialect.js";
 import type { PostgresListener } from "./postgres/listener.js";
 import { SharedPostgresDriver } from "./postgres/shared-connections.js";
 import { SqlStore } from "./sql-store.js";
@@ -53,7 +53,7 @@ export async function openStore(target: DatabaseTarget, options: OpenStoreOption
       return unsubscribe ? driver.listener() : undefined;
     },
     async listen(onPayload, onReconnect) {
-      unsubscribe = await driver.listener().subscribe(channelFor(schema), { onPayload, onReconnect });
+      unsubscribe = await driver.listener().subscribe(await store.channel(), { onPayload, onReconnect });
     },
     async close() {
       await unsubscribe?.();

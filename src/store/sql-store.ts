@@ -24,8 +24,8 @@ import type {
 export interface StoreHooks {
   /** Runs first inside the migration transaction: take a lock, create the schema. */
   beforeMigrate(tx: Queryable): Promise<void>;
-  /** Sends cross-process notifications delivered when `tx` commits (no-op without LISTEN/NOTIFY). */
-  notifyMany(tx: Queryable, payloads: readonly string[]): Promise<void>;
+  /** Sends cross-process notifications on `channel`, delivered when `tx` commits (no-op without LISTEN/NOTIFY). */
+  notifyMany(tx: Queryable, channel: string, payloads: readonly string[]): Promise<void>;
 }
 
 /** A task row to create with its execution. */
@@ -398,7 +398,9 @@ export class SqlStore {
       ws.tasks,
     );
     await this.insertEvents(tx, ws.events, runnerId, now);
-    if (ws.notifications.size) await this.hooks.notifyMany(tx, [...ws.notifications]);
+    if (ws.notifications.size && this.capabilities.listenNotify) {
+      await this.hooks.notifyMany(tx, await this.channelIn(tx), [...ws.notifications]);
+    }
   }
 
   private async insertRows(tx: Queryable, target: string, rows: readonly unknown[][], constant?: string): Promise<void> {
@@ -610,8 +612,28 @@ export class SqlStore {
   }
 
   /** Sends a notification delivered at commit (PostgreSQL); a no-op elsewhere. */
-  notify(tx: Queryable, payload: string): Promise<void> {
-    return this.hooks.notifyMany(tx, [payload]);
+  async notify(tx: Queryable, payload: string): Promise<void> {
+    if (this.capabilities.listenNotify) await this.hooks.notifyMany(tx, await this.channelIn(tx), [payload]);
+  }
+
+  #channel: string | undefined;
+
+  /**
+   * The NOTIFY channel of this schema: `cloaca_` + the random token stored in `cloaca_meta` (see the
+   * migration). Read once, then cached.
+   */
+  channel(): Promise<string> {
+    return this.channelIn(this.driver);
+  }
+
+  /** {@link SqlStore.channel}, read through `q` (inside a transaction, its own connection must be used). */
+  async channelIn(q: Queryable): Promise<string> {
+    if (this.#channel === undefined) {
+      const [row] = await q.query<{ value: string }>(`SELECT value FROM ${this.p}cloaca_meta WHERE key = 'channel'`);
+      if (!row) throw new Error(`${this.p}cloaca_meta has no channel token: the schema was not migrated`);
+      this.#channel = `cloaca_${row.value}`;
+    }
+    return this.#channel;
   }
 
   // ---------------------------------------------------------------- control

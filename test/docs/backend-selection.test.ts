@@ -122,7 +122,7 @@ async function tablesIn(schema: string): Promise<string[]> {
   return rows.map((r) => r.table_name);
 }
 
-const ENGINE_TABLES = ["cloaca_events", "cloaca_executions", "cloaca_migrations", "cloaca_runners", "cloaca_tasks"];
+const ENGINE_TABLES = ["cloaca_events", "cloaca_executions", "cloaca_meta", "cloaca_migrations", "cloaca_runners", "cloaca_tasks"];
 
 /** A TCP port on 127.0.0.1 with nothing listening. */
 async function closedPort(): Promise<number> {

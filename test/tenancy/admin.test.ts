@@ -58,6 +58,7 @@ if (pgUrl) {
       expect(tables.map((t) => t.table_name)).toEqual([
         "cloaca_events",
         "cloaca_executions",
+        "cloaca_meta",
         "cloaca_migrations",
         "cloaca_runners",
         "cloaca_tasks",

@@ -190,7 +190,7 @@ describe("cloaca arguments (main() in process)", () => {
     const db = new Database(file, { readonly: true });
     try {
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'cloaca_%' ORDER BY name").all() as Array<{ name: string }>;
-      expect(tables.map((t) => t.name)).toEqual(["cloaca_events", "cloaca_executions", "cloaca_migrations", "cloaca_runners", "cloaca_tasks"]);
+      expect(tables.map((t) => t.name)).toEqual(["cloaca_events", "cloaca_executions", "cloaca_meta", "cloaca_migrations", "cloaca_runners", "cloaca_tasks"]);
     } finally {
       db.close();
     }
@@ -277,7 +277,7 @@ if (pgUrl) {
         "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
         [schema],
       );
-      expect(tables.map((t) => t.table_name)).toEqual(["cloaca_events", "cloaca_executions", "cloaca_migrations", "cloaca_runners", "cloaca_tasks"]);
+      expect(tables.map((t) => t.table_name)).toEqual(["cloaca_events", "cloaca_executions", "cloaca_meta", "cloaca_migrations", "cloaca_runners", "cloaca_tasks"]);
       const second = await cloacaHere(["migrate", "--db", admin(), "--schema", schema]);
       expect(second.code).toBe(0);
       expect(second.stdout).toContain("is up to date");

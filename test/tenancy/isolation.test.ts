@@ -115,7 +115,7 @@ if (pgUrl) {
           expect(await sqlstate(c, "SELECT count(*) FROM cloaca_executions")).toBe("ok");
           expect(await sqlstate(c, `SELECT count(*) FROM "${me.schemaName}".cloaca_tasks`)).toBe("ok");
           // The other tenant's: refused, for reads and writes, table by table.
-          for (const table of ["cloaca_executions", "cloaca_tasks", "cloaca_events", "cloaca_runners", "cloaca_migrations"]) {
+          for (const table of ["cloaca_executions", "cloaca_tasks", "cloaca_events", "cloaca_runners", "cloaca_migrations", "cloaca_meta"]) {
             expect(await sqlstate(c, `SELECT * FROM "${other.schemaName}".${table}`), table).toBe("42501");
           }
           expect(await sqlstate(c, `DELETE FROM "${other.schemaName}".cloaca_executions`)).toBe("42501");

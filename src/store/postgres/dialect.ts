@@ -1,5 +1,4 @@
 /** PostgreSQL's SQL fragments and store hooks for one schema. */
-import { createHash } from "node:crypto";
 import { quoteIdent } from "../../database-url.js";
 import type { StoreHooks } from "../sql-store.js";
 import type { Dialect, Queryable } from "../store.js";
@@ -16,15 +15,8 @@ export function postgresDialect(schema: string): Dialect {
   };
 }
 
-/** The NOTIFY channel of a schema: tenants never wake each other. */
-export function channelFor(schema: string): string {
-  const plain = `cloaca_${schema}`;
-  return plain.length <= 63 ? plain : `cloaca_${createHash("sha1").update(schema).digest("hex").slice(0, 20)}`;
-}
-
 /** Migration lock + schema creation, and NOTIFY inside the transaction. */
 export function postgresHooks(schema: string): StoreHooks {
-  const channel = channelFor(schema);
   return {
     async beforeMigrate(tx: Queryable) {
       // Two processes starting at once must not both migrate: serialise on a per-schema advisory lock.
@@ -32,7 +24,7 @@ export function postgresHooks(schema: string): StoreHooks {
       const [exists] = await tx.query("SELECT 1 AS one FROM pg_namespace WHERE nspname = ?", [schema]);
       if (!exists) await tx.run(`CREATE SCHEMA ${quoteIdent(schema)}`);
     },
-    async notifyMany(tx: Queryable, payloads: readonly string[]) {
+    async notifyMany(tx: Queryable, channel: string, payloads: readonly string[]) {
       if (payloads.length === 1) await tx.query("SELECT pg_notify(?, ?)", [channel, payloads[0]]);
       else if (payloads.length) await tx.query("SELECT pg_notify(?, p) FROM unnest(?::text[]) AS p", [channel, payloads]);
     },

@@ -23,6 +23,9 @@ export class PostgresListener {
   private retryTimer: NodeJS.Timeout | undefined;
   private backoffMs = 100;
   private readonly channels = new Map<string, Set<Subscriber>>();
+  /** Channels LISTENed to on the current connection. */
+  private readonly listening = new Set<string>();
+  private ops: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly target: PostgresTarget,
@@ -40,13 +43,27 @@ export class PostgresListener {
     }
     set.add(subscriber);
     if (!this.client) await (this.connecting ??= this.connect());
-    else if (fresh) await this.client.query(`LISTEN ${quoteIdent(channel)}`);
+    if (fresh) await this.command(`LISTEN ${quoteIdent(channel)}`, channel, true);
     return async () => {
       const s = this.channels.get(channel);
       if (!s?.delete(subscriber) || s.size) return;
       this.channels.delete(channel);
-      await this.client?.query(`UNLISTEN ${quoteIdent(channel)}`).catch(() => undefined);
+      await this.command(`UNLISTEN ${quoteIdent(channel)}`, channel, false).catch(() => undefined);
     };
+  }
+
+  /** LISTEN/UNLISTEN one at a time (pg allows one query in flight per client), skipping what is already so. */
+  private command(sql: string, channel: string, listen: boolean): Promise<void> {
+    const run = async () => {
+      const client = this.client;
+      if (!client || this.listening.has(channel) === listen) return;
+      await client.query(sql);
+      if (listen) this.listening.add(channel);
+      else this.listening.delete(channel);
+    };
+    const next = this.ops.then(run, run);
+    this.ops = next.catch(() => undefined);
+    return next;
   }
 
   /** Number of channels listened to (tests and diagnostics). */
@@ -63,7 +80,10 @@ export class PostgresListener {
       client.on("error", (err) => this.dropped(client, err));
       client.on("end", () => this.dropped(client, undefined));
       await client.connect();
-      for (const channel of this.channels.keys()) await client.query(`LISTEN ${quoteIdent(channel)}`);
+      this.listening.clear();
+      const channels = [...this.channels.keys()];
+      for (const channel of channels) await client.query(`LISTEN ${quoteIdent(channel)}`);
+      for (const channel of channels) this.listening.add(channel);
       this.client = client;
       this.backoffMs = 100;
     } finally {
@@ -74,6 +94,7 @@ export class PostgresListener {
   private dropped(client: pg.Client, err: Error | undefined): void {
     if (this.closed || this.client !== client) return;
     this.client = undefined;
+    this.listening.clear();
     client.end().catch(() => undefined);
     this.logger.warn({ err: err?.message }, "notification connection lost; reconnecting");
     this.scheduleReconnect();

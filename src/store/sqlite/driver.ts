@@ -1,7 +1,9 @@
 /**
- * SQLite driver on better-sqlite3: one connection per runner, statements prepared once and cached,
+ * SQLite driver on better-sqlite3: one connection per file and process, shared by the runners on that file
+ * ({@link openSqliteDriver}; `:memory:` stays private to its runner), statements prepared once and cached,
  * transactions serialised through an async queue so awaiting code never interleaves two of them on the
- * single connection. better-sqlite3 is synchronous, so write transactions are kept short (`BEGIN IMMEDIATE`).
+ * single connection. better-sqlite3 is synchronous, so write transactions are kept short (`BEGIN IMMEDIATE`,
+ * whose wait for another process's lock is asynchronous).
  */
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
