@@ -3,7 +3,8 @@
  *
  * Every parameter is honoured (and unknown ones are rejected). WAL, `mode=rwc` and a 5000 ms busy
  * timeout are already the defaults; writing them out is allowed and changes nothing.
- * Use one runner per SQLite file in a process (see docs/database-urls.md).
+ * Runners in one process on the same file share one connection, so their parameters must match
+ * (see docs/database-urls.md).
  */
 import { DefaultRunner } from "../../src/index.js";
 

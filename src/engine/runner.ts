@@ -120,6 +120,7 @@ export class DefaultRunner {
   readonly #timers = new Set<NodeJS.Timeout>();
   #batcher: WriteBatcher | undefined;
   #wakeSeq = 0;
+  #claimBackoffMs = 0;
   #wantWork = true;
   #pumping = false;
   #pumpAgain = false;
@@ -382,7 +383,10 @@ export class DefaultRunner {
         // Whatever is still ours goes back to the queue for another runner.
         const store = opened.store;
         for (const claim of await store.claimedBy(this.runnerId)) {
-          await store.driver.transaction((tx) => store.requeue(tx, claim, this.runnerId, Date.now()));
+          await store.driver.transaction(async (tx) => {
+            // Tell the other runners at once, rather than leaving the task to their backstop poll.
+            if (await store.requeue(tx, claim, this.runnerId, Date.now())) await store.notify(tx, `r:${this.runnerId}`);
+          });
         }
         await store.removeRunner(this.runnerId);
       } catch (err) {
@@ -620,10 +624,15 @@ export class DefaultRunner {
         try {
           claims = await this.#store.claim(this.runnerId, wanted, names, Date.now());
         } catch (err) {
+          // Back off (up to the poll interval) instead of retrying at once on every free slot.
+          this.#wantWork = false;
           this.#slots.release(wanted);
           this.#report("claim", err);
+          this.#claimBackoffMs = Math.min(Math.max(10, this.#claimBackoffMs * 2), this.config.pollIntervalMs);
+          this.#after(this.#claimBackoffMs, () => this.wake());
           break;
         }
+        this.#claimBackoffMs = 0;
         if (claims.length < wanted) {
           if (seq === this.#wakeSeq) this.#wantWork = false;
           this.#slots.release(wanted - claims.length);

@@ -45,7 +45,7 @@ describe("sqlite with several processes", () => {
     await import("../fixtures/file-effects-workflow.js");
     const api = await runner(url, { maxConcurrentTasks: 0, pollIntervalMs: 20 });
     const workers = [0, 1].map(() => {
-      const w = new ChildWorker(ENTRY, [MODULE, url, "-", "--concurrency", "4", "--poll", "20"], { [EFFECTS_FILE_ENV]: effects }, false, ROOT);
+      const w = new ChildWorker(ENTRY, [MODULE, url, "-", "--concurrency", "4", "--poll", "20"], { [EFFECTS_FILE_ENV]: effects, CLOACA_EFFECTS_PROCESSES: "2" }, false, ROOT);
       cleanups.push(() => w.kill());
       return w;
     });
@@ -108,5 +108,24 @@ describe("sqlite with several processes", () => {
     // Nothing half-written: no execution exists, and the next one runs normally.
     expect(await r.listExecutions()).toEqual([]);
     expect((await r.execute(wf.name)).status).toBe("Completed");
+  });
+
+  it("a claim outside any transaction also waits for the lock asynchronously (no frozen loop, no claim error)", async () => {
+    const dir = tempDir();
+    const file = join(dir, "claim.db");
+    const wf = new WorkflowBuilder(`busy-claim-${process.pid}`).task("t", (ctx) => ctx.set("ok", 1)).build({ register: false });
+    const r = await runner(`sqlite:///${file}?_busy_timeout=5000`, { workflows: [wf] });
+    const errors: string[] = [];
+    r.on("runnerError", (e) => errors.push(e.where));
+    const other = new Database(file);
+    cleanups.push(() => void other.close());
+    other.exec("BEGIN IMMEDIATE");
+    r.wake(); // the runner's claim statement now meets the lock
+    // A blocking busy wait would hold the thread for 5 s and then fail the claim; an asynchronous one
+    // lets this timer run and the lock go before the claim gives up.
+    await new Promise((res) => setTimeout(res, 100));
+    other.exec("COMMIT");
+    expect((await r.execute(wf.name)).status).toBe("Completed");
+    expect(errors).toEqual([]);
   });
 });

@@ -143,8 +143,8 @@ async function submitter(db: ScaleDb, lease: { heartbeatIntervalMs?: number; sta
     maxConcurrentTasks: 1,
     dbPoolSize: 4,
     enableRecovery: false, // takeovers are the workers' business here
-    // The same lease as the workers: a runner judges the others' leases by its OWN staleClaimThresholdMs,
-    // so a submitter heartbeating less often than the workers' threshold would be declared dead by them.
+    // The same lease settings as the workers (each runner is judged by the lease it registers, so this
+    // is not required for correctness; it keeps the submitter's heartbeat in step with the workers').
     ...lease,
   });
   cleanups.push(async () => {

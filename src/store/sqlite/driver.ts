@@ -99,12 +99,14 @@ export class SqliteDriver implements Driver {
     return next;
   }
 
+  // Outside a transaction every statement (the claim, the heartbeat, reads) gets the same asynchronous
+  // busy wait as BEGIN IMMEDIATE: another process's write lock never freezes the event loop.
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.serial(() => this.direct.query<R>(sql, params));
+    return this.serial(() => this.withAsyncBusyWait(() => this.exec<R>(sql, params).rows));
   }
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {
-    return this.serial(() => this.direct.run(sql, params));
+    return this.serial(() => this.withAsyncBusyWait(() => this.exec(sql, params).changes));
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -122,24 +124,28 @@ export class SqliteDriver implements Driver {
     });
   }
 
+  /** `BEGIN IMMEDIATE`, waiting for another process's write lock asynchronously. */
+  private beginImmediate(): Promise<void> {
+    return this.withAsyncBusyWait(() => void this.exec("BEGIN IMMEDIATE", undefined));
+  }
+
   /**
-   * `BEGIN IMMEDIATE`, waiting for another process's write lock *asynchronously*: SQLite's own busy wait
-   * would freeze the event loop, so the wait runs with busy_timeout 0 and retries with a short backoff until
-   * the configured `_busy_timeout` has passed, then fails with "database is locked".
+   * Runs `fn` with SQLite's own (thread-blocking) busy wait turned off, retrying with a short backoff
+   * while the database is busy, until the configured `_busy_timeout` has passed; then the
+   * "database is locked" error stands.
    */
-  private async beginImmediate(): Promise<void> {
+  private async withAsyncBusyWait<T>(fn: () => T): Promise<T> {
     const limit = this.target.busyTimeoutMs;
-    if (limit === 0) return void this.exec("BEGIN IMMEDIATE", undefined);
+    if (limit === 0) return fn();
     const started = Date.now();
     let pause = 1;
     for (;;) {
       this.db.pragma("busy_timeout = 0");
       try {
-        this.db.prepare("BEGIN IMMEDIATE").run();
-        return;
+        return fn();
       } catch (err) {
-        const code = (err as { code?: string }).code ?? "";
-        if (!code.startsWith("SQLITE_BUSY") || Date.now() - started >= limit) throw mapSqliteError(err, this.target.display);
+        const code = ((err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code) ?? "";
+        if (!code.startsWith("SQLITE_BUSY") || Date.now() - started >= limit) throw err;
       } finally {
         this.db.pragma(`busy_timeout = ${limit}`);
       }
