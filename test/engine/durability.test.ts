@@ -7,12 +7,10 @@
  * a → (b, c) → d, where b blocks. The test reads the child's stdout (event lines, printed after each
  * change is committed) to know when to kill it, then kills it with SIGKILL — no cleanup code runs.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import pg from "pg";
@@ -20,6 +18,7 @@ import { afterEach, expect, it } from "vitest";
 import { DefaultRunner, type RunnerEvents, type RunnerOptions } from "../../src/index.js";
 import { BLOCK_ENV, CRASH_WORKFLOW, crashWorkflow, sideEffectFile } from "../fixtures/crash-worker.js";
 import { forEachBackend, type TestDatabase } from "../support/backends.js";
+import { ChildWorker } from "../support/child-worker.js";
 import { freshDatabase } from "../support/runner.js";
 import { once } from "../support/wait.js";
 
@@ -43,77 +42,16 @@ function tempDir(): string {
 // ------------------------------------------------------------------------------------------ the child runner
 
 /** A crash-worker child process whose stdout lines can be awaited. */
-class Worker {
-  readonly lines: string[] = [];
-  readonly proc: ChildProcess;
-  readonly exited: Promise<void>;
-  private stderr = "";
-  private readonly listeners = new Set<() => void>();
-
+class Worker extends ChildWorker {
   constructor(args: string[], blockTask: string, extraEnv: Record<string, string> = {}) {
-    this.proc = spawn(process.execPath, ["--import", "tsx", WORKER, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, [BLOCK_ENV]: blockTask, ...extraEnv },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.exited = new Promise((res) => this.proc.once("exit", () => res()));
-    this.proc.once("exit", () => this.notify());
-    this.proc.stderr!.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
-    createInterface({ input: this.proc.stdout! }).on("line", (line) => {
-      this.lines.push(line);
-      this.notify();
-    });
+    super(WORKER, args, { [BLOCK_ENV]: blockTask, ...extraEnv }, false, ROOT);
     cleanups.push(() => this.kill());
-  }
-
-  get pid(): number {
-    return this.proc.pid!;
-  }
-
-  private notify(): void {
-    for (const l of [...this.listeners]) l();
-  }
-
-  private alive(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  /** Resolves with the first non-undefined value of `pick(lines)`, re-checked on every new line. */
-  waitFor<T>(what: string, pick: (lines: readonly string[]) => T | undefined, timeoutMs = 45_000): Promise<T> {
-    return new Promise<T>((res, rej) => {
-      const done = (fn: () => void) => {
-        this.listeners.delete(check);
-        clearTimeout(timer);
-        fn();
-      };
-      const check = () => {
-        const value = pick(this.lines);
-        if (value !== undefined) return done(() => res(value));
-        if (!this.alive()) {
-          done(() =>
-            rej(new Error(`crash-worker exited (${this.proc.exitCode ?? this.proc.signalCode}) before ${what}\nstdout:\n${this.lines.join("\n")}\nstderr:\n${this.stderr}`)),
-          );
-        }
-      };
-      const timer = setTimeout(
-        () => done(() => rej(new Error(`timed out waiting for the crash-worker: ${what}\nstdout:\n${this.lines.join("\n")}\nstderr:\n${this.stderr}`))),
-        timeoutMs,
-      );
-      this.listeners.add(check);
-      check();
-    });
   }
 
   /** The first word-split line starting with `prefix`, if any. */
   static field(lines: readonly string[], prefix: string, index = 1): string | undefined {
     const line = lines.find((l) => l.startsWith(`${prefix} `));
     return line?.split(" ")[index];
-  }
-
-  /** Sends SIGKILL and waits until the process is gone. */
-  async kill(): Promise<void> {
-    if (this.alive()) this.proc.kill("SIGKILL");
-    await this.exited;
   }
 }
 
