@@ -77,6 +77,14 @@ function errorText(err: unknown): string {
   }
 }
 
+/** The epoch-ms cutoff of a cleanup call: `olderThan` is a Date or a non-negative age in ms. */
+function cutoff(what: string, options: { olderThan: Date | number } | undefined): number {
+  const o = options?.olderThan;
+  const before = o instanceof Date ? o.getTime() : typeof o === "number" && o >= 0 ? Date.now() - o : NaN;
+  if (!Number.isFinite(before)) throw new ConfigurationError(`${what}: olderThan must be a Date or a non-negative age in milliseconds`);
+  return before;
+}
+
 function toInput(input: Context | Record<string, unknown> | undefined): JsonObject {
   if (input === undefined) return {};
   if (input instanceof Context) return input.toObject();
@@ -588,10 +596,17 @@ export class DefaultRunner {
   /** Deletes events older than `olderThan` (a Date, or an age in ms); returns how many were deleted. */
   async cleanupEvents(options: { olderThan: Date | number }): Promise<number> {
     await this.#whenReady();
-    const o = options?.olderThan;
-    const before = o instanceof Date ? o.getTime() : typeof o === "number" && o >= 0 ? Date.now() - o : NaN;
-    if (!Number.isFinite(before)) throw new ConfigurationError("cleanupEvents: olderThan must be a Date or a non-negative age in milliseconds");
-    return this.#store.cleanupEvents(before);
+    return this.#store.cleanupEvents(cutoff("cleanupEvents", options));
+  }
+
+  /**
+   * Deletes finished executions (Completed, Failed, Cancelled) that ended before `olderThan` (a Date, or an
+   * age in ms), with their tasks and events; returns how many executions were deleted. Running and paused
+   * executions are never touched.
+   */
+  async cleanupExecutions(options: { olderThan: Date | number }): Promise<number> {
+    await this.#whenReady();
+    return this.#store.cleanupExecutions(cutoff("cleanupExecutions", options));
   }
 
   // ------------------------------------------------------------------ the work loop

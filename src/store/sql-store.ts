@@ -717,6 +717,19 @@ export class SqlStore {
     }));
   }
 
+  /**
+   * Deletes finished executions (Completed, Failed, Cancelled) that ended before `before` (epoch ms),
+   * with their task rows and events, in one transaction; returns how many executions.
+   */
+  async cleanupExecutions(before: number): Promise<number> {
+    const finished = `SELECT id FROM ${this.p}cloaca_executions WHERE status IN ('Completed','Failed','Cancelled') AND completed_at < ?`;
+    return this.driver.transaction(async (tx) => {
+      await tx.run(`DELETE FROM ${this.p}cloaca_events WHERE execution_id IN (${finished})`, [before]);
+      await tx.run(`DELETE FROM ${this.p}cloaca_tasks WHERE execution_id IN (${finished})`, [before]);
+      return tx.run(`DELETE FROM ${this.p}cloaca_executions WHERE id IN (${finished})`, [before]);
+    });
+  }
+
   /** Deletes events older than `before` (epoch ms); returns how many. */
   async cleanupEvents(before: number): Promise<number> {
     return this.driver.run(this.sql.cleanupEvents, [before]);

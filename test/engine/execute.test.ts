@@ -188,4 +188,27 @@ forEachBackend((backend) => {
     expect(await runner.cleanupEvents({ olderThan: new Date(Date.now() + 1000) })).toBe(types.length);
     expect(await runner.getExecutionEvents(r.executionId)).toEqual([]);
   });
+
+  it("cleanupExecutions deletes finished executions with their tasks and events, never running ones", async () => {
+    const name = unique("cleanup");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const wf = new WorkflowBuilder(name)
+      .task("t", async (ctx) => {
+        if (ctx.get("hold")) await gate;
+      })
+      .build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf] });
+    const done = await runner.execute(name);
+    const started = new Promise((r) => runner.once("taskStarted", r));
+    const running = await runner.start(name, { hold: true });
+    await started;
+    await expect(runner.cleanupExecutions({ olderThan: -1 })).rejects.toThrow(/olderThan/);
+    expect(await runner.cleanupExecutions({ olderThan: new Date(Date.now() + 60_000) })).toBe(1);
+    await expect(runner.getExecution(done.executionId)).rejects.toBeInstanceOf(ExecutionNotFoundError);
+    expect(await runner.getExecutionEvents(done.executionId)).toEqual([]);
+    expect((await runner.listExecutions()).map((e) => e.executionId)).toEqual([running.id]);
+    release();
+    expect((await running.wait()).status).toBe("Completed");
+  });
 });
