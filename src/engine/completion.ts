@@ -132,14 +132,14 @@ async function summarize(
   workflow: Workflow,
   executionId: string,
 ): Promise<{ finalContext: JsonObject; errorMessage: string | undefined }> {
-  const rows = await store.terminalOutputs(tx, executionId);
+  const { input, tasks: rows } = await store.terminalOutputs(tx, executionId);
   const deltas = new Map<string, ContextDelta>();
   const failures: string[] = [];
   for (const r of rows) {
     if (r.status === "Completed") deltas.set(r.taskId, toDelta(r.output));
     else if (r.status === "Failed") failures.push(`${r.taskId}: ${r.error ?? "failed"}`);
   }
-  const finalContext = computeFinalContext(workflow, await store.executionInput(tx, executionId), deltas);
+  const finalContext = computeFinalContext(workflow, input, deltas);
   const errorMessage = failures.length
     ? `${failures.length} task${failures.length === 1 ? "" : "s"} failed (${failures.join("; ")})`
     : undefined;

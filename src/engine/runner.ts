@@ -474,10 +474,9 @@ export class DefaultRunner {
   /** The current state of an execution; {@link ExecutionNotFoundError} if there is none. */
   async getExecution(executionId: string): Promise<ExecutionSnapshot> {
     await this.#whenReady();
-    const store = this.#store;
-    const e = await store.getExecution(executionId);
-    if (!e) throw new ExecutionNotFoundError(executionId);
-    return toSnapshot(e, await store.getTasks(executionId));
+    const snap = await this.#store.getSnapshot(executionId);
+    if (!snap) throw new ExecutionNotFoundError(executionId);
+    return toSnapshot(snap.execution, snap.tasks);
   }
 
   /** Executions, newest first. */

@@ -204,14 +204,17 @@ export class SqlStore {
       finishExecution:
         `UPDATE ${p}cloaca_executions SET status = ?, final_context = ?, error_message = ?, completed_at = ? ` +
         `WHERE id = ? AND status IN ('Running','Paused')`,
+      // The finished execution's summary inputs in one round trip: completed/failed task rows and the input.
       terminalOutputs:
-        `SELECT task_id, status, output_context, error_message FROM ${p}cloaca_tasks ` +
-        `WHERE execution_id = ? AND status IN ('Completed','Failed') ORDER BY position`,
-      executionInput: `SELECT input_context FROM ${p}cloaca_executions WHERE id = ?`,
+        `SELECT task_id, status, output_context, error_message, position FROM ${p}cloaca_tasks ` +
+        `WHERE execution_id = ? AND status IN ('Completed','Failed') UNION ALL ` +
+        `SELECT NULL, 'Input', input_context, NULL, -1 FROM ${p}cloaca_executions WHERE id = ? ORDER BY 5`,
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
-      getTasks:
-        `SELECT task_id, status, attempt, error_message, skip_reason, started_at, completed_at, position ` +
-        `FROM ${p}cloaca_tasks WHERE execution_id = ? ORDER BY position`,
+      snapshot:
+        `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
+        `e.pause_reason, e.created_at, e.completed_at, t.task_id, t.status AS task_status, t.attempt, ` +
+        `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position ` +
+        `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id WHERE e.id = ? ORDER BY t.position`,
       statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
       nextReadyAt:
         `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
@@ -562,24 +565,25 @@ export class SqlStore {
       : undefined;
   }
 
-  /** The outputs of the execution's completed tasks and the errors of its failed ones, in declaration order. */
+  /**
+   * The outputs of the execution's completed tasks and the errors of its failed ones, in declaration
+   * order, and the execution's input (one query).
+   */
   async terminalOutputs(
     tx: Queryable,
     executionId: string,
-  ): Promise<Array<{ taskId: string; status: TaskStatus; output: JsonObject | undefined; error: string | undefined }>> {
-    const rows = await tx.query(this.sql.terminalOutputs, [executionId]);
-    return rows.map((r) => ({
-      taskId: String(r.task_id),
-      status: r.status as TaskStatus,
-      output: parseJson(r.output_context),
-      error: optStr(r.error_message),
-    }));
-  }
-
-  /** The execution's input context. */
-  async executionInput(tx: Queryable, executionId: string): Promise<JsonObject> {
-    const [r] = await tx.query(this.sql.executionInput, [executionId]);
-    return parseJson(r?.input_context) ?? {};
+  ): Promise<{
+    input: JsonObject;
+    tasks: Array<{ taskId: string; status: TaskStatus; output: JsonObject | undefined; error: string | undefined }>;
+  }> {
+    const rows = await tx.query(this.sql.terminalOutputs, [executionId, executionId]);
+    let input: JsonObject = {};
+    const tasks: Array<{ taskId: string; status: TaskStatus; output: JsonObject | undefined; error: string | undefined }> = [];
+    for (const r of rows) {
+      if (r.status === "Input") input = parseJson(r.output_context) ?? {};
+      else tasks.push({ taskId: String(r.task_id), status: r.status as TaskStatus, output: parseJson(r.output_context), error: optStr(r.error_message) });
+    }
+    return { input, tasks };
   }
 
   /** Marks the execution terminal; false when it already was (for example cancelled). */
@@ -663,9 +667,16 @@ export class SqlStore {
     return r ? toExecution(r) : undefined;
   }
 
-  /** An execution's tasks in declaration order. */
-  async getTasks(executionId: string): Promise<TaskRecord[]> {
-    return (await this.driver.query(this.sql.getTasks, [executionId])).map(toTask);
+  /** An execution and its tasks (declaration order) in one query, or undefined. */
+  async getSnapshot(id: string): Promise<{ execution: ExecutionRecord; tasks: TaskRecord[] } | undefined> {
+    const rows = await this.driver.query(this.sql.snapshot, [id]);
+    if (!rows.length) return undefined;
+    const tasks = rows
+      .filter((r) => r.task_id !== null && r.task_id !== undefined)
+      .map((r) =>
+        toTask({ ...r, status: r.task_status, error_message: r.task_error, completed_at: r.task_completed_at }),
+      );
+    return { execution: toExecution(rows[0]!), tasks };
   }
 
   /** Executions, newest first. */
