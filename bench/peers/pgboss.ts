@@ -117,9 +117,7 @@ export function pgBossPeer(notify = true): Peer {
               await t.wait();
               await pollUntil(`pg-boss ${w}: all jobs completed`, allCompleted, 2, ctx.timeoutMs);
             })());
-            const wrong = t.checkSteps(STEP_NAMES[w]);
-            if (wrong.length) throw new Error(wrong.slice(0, 5).join("; "));
-            return t.results;
+            return t.verifiedResults(STEP_NAMES[w]);
           } finally {
             current.tracker = undefined;
           }

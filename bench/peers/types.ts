@@ -164,6 +164,13 @@ export class Tracker {
     }
     return out;
   }
+
+  /** The results, once every step of `steps` ran exactly once per unit; otherwise throws the first problems. */
+  verifiedResults(steps: readonly string[]): Map<number, unknown> {
+    const wrong = this.checkSteps(steps);
+    if (wrong.length) throw new Error(wrong.slice(0, 5).join("; "));
+    return this.results;
+  }
 }
 
 /** Routes handler calls to the tracker of the run in progress (one run at a time per peer instance). */
