@@ -556,7 +556,7 @@ function peerLines(): string[] {
         [
           peer.usesPostgres ? "postgres" : "redis",
           `peer ${peer.label}: ${latencyRow ? "latency, 3-step chain one at a time" : `${bench} (${steps} step${steps > 1 ? "s" : ""}/unit)`}`,
-          latencyRow ? reps[0]!.executions : reps[0]!.executions,
+          reps[0]!.executions,
           peer.key === "dbos-direct" ? "all" : C,
           latencyRow ? "—" : fmt(per((m) => m.executions / (m.elapsedMs / 1000))),
           latencyRow ? "—" : fmt(median(tasksPerSec)),

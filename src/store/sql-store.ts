@@ -15,7 +15,6 @@ import type {
   Queryable,
   StoreCapabilities,
   TaskInputs,
-  TaskKey,
   TaskRecord,
   DependencyState,
 } from "./store.js";
@@ -752,4 +751,3 @@ export class SqlStore {
   }
 }
 
-export type { TaskKey };
