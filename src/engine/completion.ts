@@ -1,13 +1,26 @@
 /**
- * Decides what a task's outcome means for the rest of its execution, inside the same transaction that
- * records the outcome: readiness is decided at completion (work proportional to the edges touched, never
- * a scan of active executions), skips cascade, and the execution is finished when its last task is.
+ * Decides what task outcomes mean for the rest of their executions, inside the same transaction that
+ * records them: readiness is decided at completion (work proportional to the edges touched, never a scan
+ * of active executions), skips cascade, and an execution is finished when its last task is.
+ *
+ * Set-based: a batch of outcomes — of any number of executions — costs a fixed number of statements
+ * (record, count against dependents, count against executions, release successors, summarise and finish
+ * executions), not a few per outcome. Each cascade level of skips adds two.
  */
-import type { SqlStore, NewEvent, TaskWrite } from "../store/sql-store.js";
+import { taskKey, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite } from "../store/sql-store.js";
 import type { ClaimedTask, Queryable } from "../store/store.js";
 import type { JsonObject } from "../types.js";
 import { finalContext as computeFinalContext, toDelta, type ContextDelta } from "./context-flow.js";
 import type { Workflow } from "../workflow/workflow.js";
+
+/** One outcome to record. */
+export interface Outcome {
+  readonly workflow: Workflow;
+  readonly claim: ClaimedTask;
+  readonly write: TaskWrite;
+  /** Reserves one local slot for a successor; false when none is free (the successor goes to the queue). */
+  readonly reserveSlot: () => boolean;
+}
 
 /** What recording one outcome changed. */
 export interface OutcomeEffects {
@@ -21,94 +34,151 @@ export interface OutcomeEffects {
   readonly skipped: ReadonlyArray<{ taskId: string; reason: string }>;
   /** Set when this outcome finished the execution. */
   readonly finished: "Completed" | "Failed" | undefined;
+  /** When it finished the execution: the execution and its tasks as committed (what a snapshot read would return). */
+  readonly result: ExecutionRows | undefined;
+  /** Events to append in the same transaction (empty when lost). */
+  readonly events: readonly NewEvent[];
 }
 
-/** Inputs of {@link recordOutcome}. */
-export interface OutcomeInput {
-  readonly store: SqlStore;
-  readonly tx: Queryable;
+type Terminal = "Completed" | "Failed" | "Skipped";
+
+interface MutableEffects {
+  lost: boolean;
+  localClaims: ClaimedTask[];
+  readyCount: number;
+  skipped: Array<{ taskId: string; reason: string }>;
+  finished: "Completed" | "Failed" | undefined;
+  result: ExecutionRows | undefined;
+  events: NewEvent[];
+}
+
+/** Per execution: what this batch did to it. Execution-wide effects go to its last outcome in the batch. */
+interface ExecutionWork {
   readonly workflow: Workflow;
-  readonly claim: ClaimedTask;
-  readonly runnerId: string;
-  readonly write: TaskWrite;
-  readonly now: number;
-  /** Reserves one local slot for a successor; false when none is free (the successor goes to the queue). */
-  readonly reserveSlot: () => boolean;
-  /** Events are appended here and written by the caller in the same transaction. */
-  readonly events: NewEvent[];
+  owner: { effects: MutableEffects; outcome: Outcome };
+  finished: number;
+  failed: number;
+  readonly ready: string[];
 }
 
-const LOST: OutcomeEffects = { lost: true, localClaims: [], readyCount: 0, skipped: [], finished: undefined };
-
-/** Records a claimed attempt's outcome and everything that follows from it, in `tx`. */
-export async function recordOutcome(input: OutcomeInput): Promise<OutcomeEffects> {
-  const { store, tx, workflow, claim, runnerId, write, now, events } = input;
-  if (!(await store.finishTask(tx, claim, runnerId, write, now))) return LOST;
-  const executionId = claim.executionId;
-  events.push(taskEvent(claim, write));
-  if (write.kind === "retry") {
-    return { lost: false, localClaims: [], readyCount: 1, skipped: [], finished: undefined };
+/** Records claimed attempts' outcomes and everything that follows from them, in `tx`; one result per outcome. */
+export async function recordOutcomes(
+  store: SqlStore,
+  tx: Queryable,
+  runnerId: string,
+  now: number,
+  outcomes: readonly Outcome[],
+): Promise<OutcomeEffects[]> {
+  const written = await store.finishTasks(tx, outcomes, runnerId, now);
+  const results: MutableEffects[] = [];
+  const work = new Map<string, ExecutionWork>();
+  let terminal: Array<{ executionId: string; taskId: string; status: Terminal }> = [];
+  for (const outcome of outcomes) {
+    const { claim, write } = outcome;
+    const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, skipped: [], finished: undefined, result: undefined, events: [] };
+    results.push(effects);
+    if (!written.has(taskKey(claim.executionId, claim.taskId))) {
+      effects.lost = true;
+      continue;
+    }
+    effects.events.push(taskEvent(claim, write));
+    if (write.kind === "retry") {
+      effects.readyCount = 1;
+      continue;
+    }
+    let w = work.get(claim.executionId);
+    if (!w) {
+      w = { workflow: outcome.workflow, owner: { effects, outcome }, finished: 0, failed: 0, ready: [] };
+      work.set(claim.executionId, w);
+    }
+    w.owner = { effects, outcome };
+    const status: Terminal = write.kind === "completed" ? "Completed" : write.kind === "failed" ? "Failed" : "Skipped";
+    terminal.push({ executionId: claim.executionId, taskId: claim.taskId, status });
   }
 
-  // Propagate terminal outcomes through the DAG. A queue, because skips cascade.
-  const terminal: Array<{ taskId: string; status: "Completed" | "Failed" | "Skipped" }> = [
-    { taskId: claim.taskId, status: write.kind === "completed" ? "Completed" : write.kind === "failed" ? "Failed" : "Skipped" },
-  ];
-  const skipped: Array<{ taskId: string; reason: string }> = [];
-  const ready: string[] = [];
-  let finishedCount = 0;
-  let failedCount = 0;
-  for (let i = 0; i < terminal.length; i++) {
-    const t = terminal[i]!;
-    finishedCount++;
-    if (t.status === "Failed") failedCount++;
-    const dependents = workflow.dependents(t.taskId);
-    if (!dependents.length) continue;
-    const counters = await store.decrementDependents(tx, executionId, dependents, t.status);
-    const skipGroups = new Map<string, string[]>();
-    for (const c of counters) {
+  // Propagate terminal outcomes through the DAGs, one level of the skip cascade per round.
+  while (terminal.length) {
+    const decrements = new Map<string, { executionId: string; taskId: string; count: number; failed: number; skipped: number }>();
+    for (const t of terminal) {
+      const w = work.get(t.executionId)!;
+      w.finished++;
+      if (t.status === "Failed") w.failed++;
+      for (const dependent of w.workflow.dependents(t.taskId)) {
+        const k = taskKey(t.executionId, dependent);
+        let d = decrements.get(k);
+        if (!d) decrements.set(k, (d = { executionId: t.executionId, taskId: dependent, count: 0, failed: 0, skipped: 0 }));
+        d.count++;
+        if (t.status === "Failed") d.failed++;
+        if (t.status === "Skipped") d.skipped++;
+      }
+    }
+    terminal = [];
+    const skips: Array<{ executionId: string; taskId: string; reason: string }> = [];
+    for (const c of await store.decrementDependents(tx, [...decrements.values()])) {
       if (c.depsRemaining > 0) continue;
-      const def = workflow.task(c.taskId);
+      const w = work.get(c.executionId)!;
       // A custom trigger rule is evaluated by the claimer, which loads the dependencies' outputs anyway.
       let reason: string | undefined;
-      if (def?.triggerRule === undefined) {
+      if (w.workflow.task(c.taskId)?.triggerRule === undefined) {
         if (c.upstreamFailed > 0) reason = "upstream failed";
         else if (c.upstreamSkipped > 0) reason = "upstream skipped";
       }
       if (reason === undefined) {
-        ready.push(c.taskId);
+        w.ready.push(c.taskId);
       } else {
-        skipped.push({ taskId: c.taskId, reason });
-        terminal.push({ taskId: c.taskId, status: "Skipped" });
-        const group = skipGroups.get(reason) ?? [];
-        group.push(c.taskId);
-        skipGroups.set(reason, group);
+        skips.push({ executionId: c.executionId, taskId: c.taskId, reason });
+        w.owner.effects.skipped.push({ taskId: c.taskId, reason });
+        w.owner.effects.events.push({ executionId: c.executionId, taskId: c.taskId, type: "task_skipped", data: { reason } });
+        terminal.push({ executionId: c.executionId, taskId: c.taskId, status: "Skipped" });
       }
     }
-    for (const [reason, ids] of skipGroups) await store.markSkipped(tx, executionId, ids, reason, now);
+    await store.markSkipped(tx, skips, now);
   }
-  for (const s of skipped) events.push({ executionId, taskId: s.taskId, type: "task_skipped", data: { reason: s.reason } });
 
-  const counts = await store.adjustExecution(tx, executionId, finishedCount, failedCount);
+  const counts = await store.adjustExecutions(
+    tx,
+    [...work].map(([executionId, w]) => ({ executionId, finished: w.finished, failed: w.failed })),
+  );
 
   // Local fast path: successors this runner has room for start right after commit, without the queue —
   // unless the execution is paused or cancelled, when they only become Ready.
-  const local: string[] = [];
-  const queued: string[] = [];
-  const claimable = counts?.status === "Running";
-  for (const id of ready) (claimable && input.reserveSlot() ? local : queued).push(id);
-  const localClaims = await store.claimLocal(tx, executionId, local, runnerId, now);
-  await store.markReady(tx, executionId, queued, now);
-  for (const id of ready) events.push({ executionId, taskId: id, type: "task_ready" });
-
-  let finished: "Completed" | "Failed" | undefined;
-  if (counts && counts.unfinished === 0 && (counts.status === "Running" || counts.status === "Paused")) {
-    finished = counts.failed > 0 ? "Failed" : "Completed";
-    const { finalContext, errorMessage } = await summarize(store, tx, workflow, executionId);
-    await store.finishExecution(tx, executionId, finished, finalContext, errorMessage, now);
-    events.push({ executionId, type: finished === "Completed" ? "execution_completed" : "execution_failed" });
+  const release: Array<{ executionId: string; taskId: string; local: boolean }> = [];
+  const finishing: string[] = [];
+  for (const [executionId, w] of work) {
+    const c = counts.get(executionId);
+    const claimable = c?.status === "Running";
+    for (const taskId of w.ready) {
+      const local = claimable && w.owner.outcome.reserveSlot();
+      if (!local) w.owner.effects.readyCount++;
+      release.push({ executionId, taskId, local });
+      w.owner.effects.events.push({ executionId, taskId, type: "task_ready" });
+    }
+    if (c && c.unfinished === 0 && (c.status === "Running" || c.status === "Paused")) {
+      w.owner.effects.finished = c.failed > 0 ? "Failed" : "Completed";
+      finishing.push(executionId);
+    }
   }
-  return { lost: false, localClaims, readyCount: queued.length, skipped, finished };
+  for (const claim of await store.releaseTasks(tx, release, runnerId, now)) {
+    work.get(claim.executionId)!.owner.effects.localClaims.push(claim);
+  }
+
+  if (finishing.length) {
+    // The rows as this transaction leaves them: the summary is computed from them, and (patched with the
+    // finish) they are the result the waiters get, with no read after commit.
+    const rows = await store.snapshots(tx, finishing);
+    const finishes = finishing.map((executionId) => {
+      const w = work.get(executionId)!;
+      const effects = w.owner.effects;
+      const status = effects.finished!;
+      effects.events.push({ executionId, type: status === "Completed" ? "execution_completed" : "execution_failed" });
+      const before = rows.get(executionId)!;
+      const { finalContext, errorMessage } = summarize(w.workflow, before);
+      effects.result = { execution: { ...before.execution, status, finalContext, errorMessage, completedAt: now }, tasks: before.tasks };
+      return { executionId, status, finalContext, errorMessage };
+    });
+    await store.finishExecutions(tx, finishes, now);
+  }
+  return results;
 }
 
 function taskEvent(claim: ClaimedTask, write: TaskWrite): NewEvent {
@@ -126,20 +196,17 @@ function taskEvent(claim: ClaimedTask, write: TaskWrite): NewEvent {
 }
 
 /** The final context (see `finalContext` in context-flow) and the failure summary. */
-async function summarize(
-  store: SqlStore,
-  tx: Queryable,
+function summarize(
   workflow: Workflow,
-  executionId: string,
-): Promise<{ finalContext: JsonObject; errorMessage: string | undefined }> {
-  const { input, tasks: rows } = await store.terminalOutputs(tx, executionId);
+  { execution, tasks }: ExecutionRows,
+): { finalContext: JsonObject; errorMessage: string | undefined } {
   const deltas = new Map<string, ContextDelta>();
   const failures: string[] = [];
-  for (const r of rows) {
+  for (const r of tasks) {
     if (r.status === "Completed") deltas.set(r.taskId, toDelta(r.output));
-    else if (r.status === "Failed") failures.push(`${r.taskId}: ${r.error ?? "failed"}`);
+    else if (r.status === "Failed") failures.push(`${r.taskId}: ${r.errorMessage ?? "failed"}`);
   }
-  const finalContext = computeFinalContext(workflow, input, deltas);
+  const finalContext = computeFinalContext(workflow, execution.input, deltas);
   const errorMessage = failures.length
     ? `${failures.length} task${failures.length === 1 ? "" : "s"} failed (${failures.join("; ")})`
     : undefined;

@@ -8,7 +8,8 @@ import type { ResolvedConfig } from "../config.js";
 import type { NewEvent, SqlStore } from "../store/sql-store.js";
 import type { Workflow } from "../workflow/workflow.js";
 import type { RunnerEvents } from "./events.js";
-import { recordOutcome } from "./completion.js";
+import { recordOutcomes } from "./completion.js";
+import { finishedPayloads } from "./notifications.js";
 
 function processAlive(pid: number): boolean {
   try {
@@ -63,20 +64,13 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
         let ok: boolean;
         if (abandon) {
           const error = `abandoned: its runner stopped ${claim.recoveries + 1} times while running it (maxTaskRecoveries = ${config.maxTaskRecoveries})`;
-          const eff = await recordOutcome({
-            store,
-            tx,
-            workflow: wf!,
-            claim,
-            runnerId: runner,
-            write: { kind: "failed", error },
-            now,
-            events,
-            reserveSlot: () => false,
-          });
-          ok = !eff.lost;
-          finished = eff.finished;
-          if (eff.finished) await store.notify(tx, `d:${claim.executionId}`);
+          const [eff] = await recordOutcomes(store, tx, runner, now, [
+            { workflow: wf!, claim, write: { kind: "failed", error }, reserveSlot: () => false },
+          ]);
+          events.push(...eff!.events);
+          ok = !eff!.lost;
+          finished = eff!.finished;
+          if (eff!.finished) for (const payload of finishedPayloads(self, [claim.executionId])) await store.notify(tx, payload);
         } else {
           ok = await store.requeue(tx, claim, runner, now);
           events.push({ executionId: claim.executionId, taskId: claim.taskId, type: "task_recovered", data: { fromRunner: runner } });

@@ -14,22 +14,25 @@ import {
   RunnerStateError,
   WorkflowNotFoundError,
 } from "../errors.js";
-import type { NewEvent, SqlStore, TaskWrite } from "../store/sql-store.js";
+import type { ExecutionRows, SqlStore, TaskWrite, WriteSet } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
 import type { ClaimedTask, TaskInputs } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
 import { Context, mergeOutputs } from "../workflow/context.js";
+import { cloneJson } from "../workflow/json.js";
 import { defaultRegistry, WorkflowRegistry } from "../workflow/registry.js";
 import { retryDelayMs, shouldRetry } from "../workflow/retry.js";
 import { evaluateRule } from "../workflow/rules.js";
 import type { Workflow } from "../workflow/workflow.js";
 import { AbortReason, runAttempt } from "./attempt.js";
 import { ancestorsOf, diffContext, taskInput, toDelta, type ContextDelta } from "./context-flow.js";
-import { recordOutcome, type OutcomeEffects } from "./completion.js";
+import { recordOutcomes, type Outcome, type OutcomeEffects } from "./completion.js";
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
 import { Slots } from "./slots.js";
-import { WriteBatcher } from "./write-batcher.js";
+import { WriteBatcher, type BatchKind } from "./write-batcher.js";
+import { InputCache } from "./input-cache.js";
+import { finishedPayloads } from "./notifications.js";
 import { WorkflowExecution } from "./workflow-execution.js";
 import { sweepDeadRunners } from "./recovery.js";
 
@@ -64,6 +67,23 @@ export interface ShutdownOptions {
 }
 
 const key = (executionId: string, taskId: string) => `${executionId}\u0000${taskId}`;
+
+/** New executions: planned into the transaction's write set, so a batch of them costs a few multi-row inserts. */
+const PLAN: BatchKind<(ws: WriteSet) => ClaimedTask[], ClaimedTask[]> = {
+  run: async (_tx, ws, plans) => plans.map((plan) => plan(ws)),
+};
+
+/** How many finished results and live execution ids a runner keeps (oldest dropped first; a miss costs one read). */
+const RESULTS_CAPACITY = 4_096;
+const LIVE_CAPACITY = 100_000;
+
+/** Adds to an insertion-ordered Set or Map, dropping the oldest entry beyond `capacity`. */
+function bounded<V>(collection: Set<string> | Map<string, V>, id: string, capacity: number, value?: V): void {
+  collection.delete(id);
+  if (collection instanceof Map) collection.set(id, value as V);
+  else collection.add(id);
+  if (collection.size > capacity) collection.delete(collection.keys().next().value!);
+}
 
 /** How long an own claim must be seen unattended (by two sweeps) before the sweep hands it back. */
 const UNATTENDED_GRACE_MS = 1_000;
@@ -125,6 +145,12 @@ export class DefaultRunner {
   /** Claims held from the moment they are claimed until their outcome is recorded. */
   readonly #inflight = new Set<string>();
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
+  readonly #inputs = new InputCache();
+  /** Executions this runner finished, as committed: their waiters here get the result without a read. */
+  readonly #results = new Map<string, ExecutionRows>();
+  /** Executions started here and not yet seen to finish: a first wait for one needs no status read. */
+  readonly #live = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #batcher: WriteBatcher | undefined;
   #wakeSeq = 0;
@@ -312,12 +338,26 @@ export class DefaultRunner {
     return this.#store;
   }
 
+  /** Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). */
+  readonly #outcomeKind: BatchKind<Outcome, OutcomeEffects> = {
+    run: async (tx, ws, outcomes) => {
+      const all = await recordOutcomes(this.#store, tx, this.runnerId, Date.now(), outcomes);
+      const finished: string[] = [];
+      all.forEach((eff, i) => {
+        if (eff.lost) return;
+        ws.events.push(...eff.events);
+        if (eff.readyCount > 0) ws.notifications.add(`r:${this.runnerId}`);
+        if (eff.finished) finished.push(outcomes[i]!.claim.executionId);
+      });
+      for (const payload of finishedPayloads(this.runnerId, finished)) ws.notifications.add(payload);
+      return all;
+    },
+  };
+
   /** Group commit for outcomes and new executions (see write-batcher.ts). */
   get #writes(): WriteBatcher {
-    // SQLite has one writer anyway: one lane. PostgreSQL: several transactions at once, within the pool.
-    const lanes = this.#store.capabilities.skipLocked ? Math.max(1, Math.min(4, Math.floor(this.config.dbPoolSize / 2))) : 1;
     const store = this.#store;
-    this.#batcher ??= new WriteBatcher(store.driver, (tx, ws) => store.flush(tx, ws, this.runnerId, Date.now()), lanes);
+    this.#batcher ??= new WriteBatcher(store.driver, (tx, ws) => store.flush(tx, ws, this.runnerId, Date.now()));
     return this.#batcher;
   }
 
@@ -421,12 +461,13 @@ export class DefaultRunner {
     let reserved = 0;
     let local: ClaimedTask[] = [];
     try {
-      local = await this.#writes.submit(id, {
+      local = await this.#writes.submit({
+        kind: PLAN,
         reset: () => {
           this.#slots.release(reserved);
           reserved = 0;
         },
-        run: async (_tx, ws) => {
+        input: (ws: WriteSet) => {
           reserved = this.#stopping ? 0 : this.#slots.reserve(roots);
           const claims = store.planExecution(ws, {
             id,
@@ -452,6 +493,8 @@ export class DefaultRunner {
     } finally {
       if (local.length < reserved) this.#slots.release(reserved - local.length);
     }
+    this.#inputs.started(id, json);
+    bounded(this.#live, id, LIVE_CAPACITY);
     this.#emit("executionStarted", { executionId: id, workflowName: wf.name });
     this.#startClaims(local);
     // Roots we had no free slot for are queued; our own NOTIFY is ignored, so look for them ourselves too.
@@ -505,24 +548,34 @@ export class DefaultRunner {
     await this.#whenReady();
     const timeoutMs = options.timeoutMs ?? this.config.workflowTimeoutSeconds * 1000;
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      // Register before reading, so a finish between the read and the wait is not missed.
+    for (let woken = false; ; ) {
+      // Register before looking, so a finish between the look and the wait is not missed.
       let wake!: () => void;
-      const woken = new Promise<void>((resolve) => (wake = resolve));
+      const wakeUp = new Promise<void>((resolve) => (wake = resolve));
       const set = this.#waiters.get(executionId) ?? new Set();
       set.add(wake);
       this.#waiters.set(executionId, set);
       try {
-        // One cheap status read per wake; the full snapshot only once it is terminal.
-        const status = (await this.#store.statuses([executionId])).get(executionId);
-        if (status === undefined) throw new ExecutionNotFoundError(executionId);
-        if (isTerminal(status)) return (await this.getExecution(executionId)) as WorkflowResult;
+        // Finished here: the result as committed. Started here and not seen to finish: nothing to read
+        // until something wakes us (a finish here, a notification, or the backstop poll). Otherwise: read.
+        const known = this.#results.get(executionId);
+        if (known) {
+          // A copy per caller: a result's context is the caller's to change.
+          const execution = { ...known.execution, finalContext: cloneJson(known.execution.finalContext ?? {}) };
+          return toSnapshot(execution, known.tasks) as WorkflowResult;
+        }
+        if (woken || !this.#live.has(executionId)) {
+          const snap = await this.#store.getSnapshot(executionId);
+          if (!snap) throw new ExecutionNotFoundError(executionId);
+          if (isTerminal(snap.execution.status)) return toSnapshot(snap.execution, snap.tasks) as WorkflowResult;
+        }
         if (this.#stopping) throw new RunnerStateError(`the runner shut down before execution ${executionId} finished`);
         const left = deadline - Date.now();
         if (left <= 0) throw new ExecutionTimeoutError(executionId, timeoutMs);
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([woken, new Promise<void>((r) => (timer = setTimeout(r, left)))]);
+        await Promise.race([wakeUp, new Promise<void>((r) => (timer = setTimeout(r, left)))]);
         clearTimeout(timer);
+        woken = true;
       } finally {
         set.delete(wake);
         if (!set.size) this.#waiters.delete(executionId);
@@ -557,6 +610,7 @@ export class DefaultRunner {
       if (!(await store.getExecution(executionId))) throw new ExecutionNotFoundError(executionId);
       return false;
     }
+    this.#live.delete(executionId);
     this.#abortExecution(executionId, reason);
     this.#wakeWaiters(executionId);
     const e = await store.getExecution(executionId);
@@ -687,8 +741,16 @@ export class DefaultRunner {
   #onNotification(payload: string): void {
     const [kind, arg] = [payload.slice(0, 1), payload.slice(2)];
     if (kind === "r" && arg !== this.runnerId) this.wake();
-    else if (kind === "d") this.#wakeWaiters(arg);
-    else if (kind === "c") {
+    else if (kind === "d") {
+      // Our own finishes woke our waiters already (with the result in hand).
+      const [from, ids] = [arg.slice(0, arg.indexOf(":")), arg.slice(arg.indexOf(":") + 1)];
+      if (from === this.runnerId) return;
+      for (const id of ids.split(",")) {
+        this.#live.delete(id);
+        this.#wakeWaiters(id);
+      }
+    } else if (kind === "c") {
+      this.#live.delete(arg);
       this.#abortExecution(arg, "cancelled");
       this.#wakeWaiters(arg);
     }
@@ -705,30 +767,44 @@ export class DefaultRunner {
     }
   }
 
-  /** Starts claimed tasks (their slots are already reserved). */
+  /** Starts claimed tasks (their slots are already reserved), reading their inputs only when not known here. */
   #startClaims(claims: readonly ClaimedTask[]): void {
     if (!claims.length) return;
-    for (const c of claims) this.#inflight.add(key(c.executionId, c.taskId));
+    const unknown: ClaimedTask[] = [];
+    for (const c of claims) {
+      this.#inflight.add(key(c.executionId, c.taskId));
+      const wf = this.#lookup(c.workflowName);
+      const known = wf && this.#inputs.inputsFor(c.executionId, ancestorsOf(wf, c.taskId));
+      if (known) this.#launch(c, known);
+      else unknown.push(c);
+    }
+    if (!unknown.length) return;
     void this.#store
-      .loadInputs(claims, (c) => {
+      .loadInputs(unknown, (c) => {
         const wf = this.#lookup(c.workflowName);
         return wf ? ancestorsOf(wf, c.taskId) : [];
       })
       .then(
         (inputs) => {
-          for (const c of claims) {
-            this.#runClaim(c, inputs.get(c)!).catch(async (err) => {
-              // Never leave a claim and its slot stuck on an unexpected error: report it and hand the task back.
-              this.#report(`run ${c.taskId}`, err);
-              if (this.#inflight.has(key(c.executionId, c.taskId))) await this.#handBack(c);
-            });
+          for (const c of unknown) {
+            const i = inputs.get(c)!;
+            this.#inputs.fill(c.executionId, i);
+            this.#launch(c, i);
           }
         },
         async (err) => {
           this.#report("load inputs", err);
-          for (const c of claims) await this.#handBack(c);
+          for (const c of unknown) await this.#handBack(c);
         },
       );
+  }
+
+  #launch(claim: ClaimedTask, inputs: TaskInputs): void {
+    this.#runClaim(claim, inputs).catch(async (err) => {
+      // Never leave a claim and its slot stuck on an unexpected error: report it and hand the task back.
+      this.#report(`run ${claim.taskId}`, err);
+      if (this.#inflight.has(key(claim.executionId, claim.taskId))) await this.#handBack(claim);
+    });
   }
 
   /** Returns a claim we cannot run to the queue and frees its slot. */
@@ -830,35 +906,21 @@ export class DefaultRunner {
     let effects: OutcomeEffects | undefined;
     for (let attempt = 1; attempt <= 5 && !effects; attempt++) {
       try {
-        effects = await this.#writes.submit(claim.executionId, {
+        effects = await this.#writes.submit({
+          kind: this.#outcomeKind,
           reset: () => {
             this.#slots.release(reserved);
             reserved = 0;
           },
-          run: async (tx, ws) => {
-            const now = Date.now();
-            const events: NewEvent[] = [];
-            const eff = await recordOutcome({
-              store,
-              tx,
-              workflow: wf,
-              claim,
-              runnerId: this.runnerId,
-              write,
-              now,
-              events,
-              reserveSlot: () => {
-                if (this.#stopping || !this.#slots.tryReserve()) return false;
-                reserved++;
-                return true;
-              },
-            });
-            if (!eff.lost) {
-              ws.events.push(...events);
-              if (eff.readyCount > 0) ws.notifications.add(`r:${this.runnerId}`);
-              if (eff.finished) ws.notifications.add(`d:${claim.executionId}`);
-            }
-            return eff;
+          input: {
+            workflow: wf,
+            claim,
+            write,
+            reserveSlot: () => {
+              if (this.#stopping || !this.#slots.tryReserve()) return false;
+              reserved++;
+              return true;
+            },
           },
         });
       } catch (err) {
@@ -874,11 +936,27 @@ export class DefaultRunner {
       this.config.logger.warn({ executionId: claim.executionId, taskId: claim.taskId }, "claim lost: another runner took this task over; result discarded");
       return effects;
     }
+    this.#remember(claim, write, effects);
     this.#emitOutcome(claim, wf, write, effects, durationMs ?? 0);
     this.#startClaims(effects.localClaims);
     if (effects.readyCount > 0) this.wake();
     if (write.kind === "retry") this.#after(Math.max(0, write.readyAt - Date.now()), () => this.wake());
     return effects;
+  }
+
+  /** Keeps the committed facts of an outcome: for the inputs of the next claims, and for waiters. */
+  #remember(claim: ClaimedTask, write: TaskWrite, effects: OutcomeEffects): void {
+    const executionId = claim.executionId;
+    if (effects.finished) {
+      this.#inputs.forget(executionId);
+      this.#live.delete(executionId);
+      if (effects.result) bounded(this.#results, executionId, RESULTS_CAPACITY, effects.result);
+      return;
+    }
+    if (write.kind === "completed") this.#inputs.record(executionId, { taskId: claim.taskId, status: "Completed", output: write.output });
+    else if (write.kind === "failed") this.#inputs.record(executionId, { taskId: claim.taskId, status: "Failed", output: undefined });
+    else if (write.kind === "skipped") this.#inputs.record(executionId, { taskId: claim.taskId, status: "Skipped", output: undefined });
+    for (const s of effects.skipped) this.#inputs.record(executionId, { taskId: s.taskId, status: "Skipped", output: undefined });
   }
 
   #emitOutcome(claim: ClaimedTask, wf: Workflow, write: TaskWrite, effects: OutcomeEffects, durationMs: number): void {
@@ -935,6 +1013,7 @@ export class DefaultRunner {
         lookup: (name) => this.#lookup(name),
         onRecovered: (e) => this.#emit("taskRecovered", e),
         onFinished: (executionId, workflowName, status) => {
+          this.#live.delete(executionId);
           this.#emit("executionCompleted", { executionId, workflowName, status });
           this.#wakeWaiters(executionId);
         },

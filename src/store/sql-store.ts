@@ -67,6 +67,7 @@ export type TaskWrite =
 
 /** A dependent's counters after one of its dependencies became terminal. */
 export interface DependentCounters {
+  readonly executionId: string;
   readonly taskId: string;
   readonly depsRemaining: number;
   readonly upstreamFailed: number;
@@ -86,6 +87,20 @@ export interface RunnerLease {
 }
 
 const TERMINAL_TASK = "('Completed','Failed','Skipped')";
+
+/** The status each kind of outcome writes. */
+const FINISHED_STATUS = { completed: "Completed", failed: "Failed", retry: "Ready", skipped: "Skipped" } as const;
+
+/** The key of a task row in sets and maps. */
+export function taskKey(executionId: string, taskId: string): string {
+  return `${executionId}\u0000${taskId}`;
+}
+
+/** An execution and its tasks in declaration order, each task with its stored output. */
+export interface ExecutionRows {
+  readonly execution: ExecutionRecord;
+  readonly tasks: ReadonlyArray<TaskRecord & { readonly output: JsonObject | undefined }>;
+}
 
 function parseJson(text: unknown): JsonObject | undefined {
   return typeof text === "string" ? (JSON.parse(text) as JsonObject) : undefined;
@@ -175,10 +190,6 @@ export class SqlStore {
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
         `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
         `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
-      claimLocal:
-        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ready_at = ?, ` +
-        `started_at = COALESCE(started_at, ?) WHERE execution_id = ? AND ${d.inList("task_id")} AND status = 'NotStarted' ` +
-        `RETURNING ${CLAIM_COLUMNS}`,
       // One round trip for everything a batch of claimed tasks needs: their executions' inputs and the
       // terminal states (with deltas) of the tasks they read from.
       inputs:
@@ -186,34 +197,51 @@ export class SqlStore {
         `FROM ${p}cloaca_executions WHERE ${d.inList("id")} UNION ALL ` +
         `SELECT 't', execution_id, task_id, status, output_context FROM ${p}cloaca_tasks ` +
         `WHERE ${d.inList("execution_id")} AND ${d.inList("task_id")} AND status IN ${TERMINAL_TASK}`,
-      guard: `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
+      // Outcomes of claimed attempts, guarded by owner and attempt. Retries keep completed_at and become
+      // Ready at their due time; skips by a trigger rule give the attempt back; a Running row has no output
+      // or skip reason yet, so writing NULLs there changes nothing.
+      finishTasks:
+        `UPDATE ${p}cloaca_tasks AS t SET status = v.st, output_context = v.out, ` +
+        `error_message = CASE WHEN v.st = 'Skipped' THEN t.error_message ELSE v.err END, skip_reason = v.why, ` +
+        `completed_at = CASE WHEN v.st = 'Ready' THEN t.completed_at ELSE ? END, ` +
+        `ready_at = CASE WHEN v.st = 'Ready' THEN v.due ELSE t.ready_at END, ` +
+        `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
+        `FROM ${d.rows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
+        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
+        `AND t.claimed_by = ? AND t.attempt = v.att RETURNING execution_id, task_id`,
       decrement:
-        `UPDATE ${p}cloaca_tasks SET deps_remaining = deps_remaining - 1, upstream_failed = upstream_failed + ?, ` +
-        `upstream_skipped = upstream_skipped + ? WHERE execution_id = ? AND ${d.inList("task_id")} AND status = 'NotStarted' ` +
-        `RETURNING task_id, deps_remaining, upstream_failed, upstream_skipped`,
-      markReady:
-        `UPDATE ${p}cloaca_tasks SET status = 'Ready', ready_at = ? WHERE execution_id = ? AND ${d.inList("task_id")} ` +
-        `AND status = 'NotStarted'`,
+        `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - v.n, upstream_failed = t.upstream_failed + v.nf, ` +
+        `upstream_skipped = t.upstream_skipped + v.ns ` +
+        `FROM ${d.rows({ eid: "text", tid: "text", n: "int", nf: "int", ns: "int" })} ` +
+        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted' ` +
+        `RETURNING execution_id, task_id, deps_remaining, upstream_failed, upstream_skipped`,
       markSkipped:
-        `UPDATE ${p}cloaca_tasks SET status = 'Skipped', skip_reason = ?, completed_at = ? WHERE execution_id = ? ` +
-        `AND ${d.inList("task_id")} AND status = 'NotStarted'`,
+        `UPDATE ${p}cloaca_tasks AS t SET status = 'Skipped', skip_reason = v.why, completed_at = ? ` +
+        `FROM ${d.rows({ eid: "text", tid: "text", why: "text" })} ` +
+        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted'`,
+      release:
+        `UPDATE ${p}cloaca_tasks AS t SET status = CASE WHEN v.loc = 1 THEN 'Running' ELSE 'Ready' END, ` +
+        `claimed_by = CASE WHEN v.loc = 1 THEN CAST(? AS TEXT) ELSE NULL END, attempt = t.attempt + v.loc, ready_at = ?, ` +
+        `started_at = CASE WHEN v.loc = 1 THEN COALESCE(t.started_at, ?) ELSE t.started_at END ` +
+        `FROM ${d.rows({ eid: "text", tid: "text", loc: "int" })} ` +
+        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted' ` +
+        `RETURNING ${CLAIM_COLUMNS}, status`,
       adjust:
-        `UPDATE ${p}cloaca_executions SET unfinished_tasks = unfinished_tasks - ?, failed_tasks = failed_tasks + ? ` +
-        `WHERE id = ? RETURNING unfinished_tasks, failed_tasks, status`,
-      finishExecution:
-        `UPDATE ${p}cloaca_executions SET status = ?, final_context = ?, error_message = ?, completed_at = ? ` +
-        `WHERE id = ? AND status IN ('Running','Paused')`,
-      // The finished execution's summary inputs in one round trip: completed/failed task rows and the input.
-      terminalOutputs:
-        `SELECT task_id, status, output_context, error_message, position FROM ${p}cloaca_tasks ` +
-        `WHERE execution_id = ? AND status IN ('Completed','Failed') UNION ALL ` +
-        `SELECT NULL, 'Input', input_context, NULL, -1 FROM ${p}cloaca_executions WHERE id = ? ORDER BY 5`,
+        `UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - v.fin, failed_tasks = x.failed_tasks + v.nf ` +
+        `FROM ${d.rows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
+        `RETURNING id, unfinished_tasks, failed_tasks, status`,
+      finishExecutions:
+        `UPDATE ${p}cloaca_executions AS x SET status = v.st, final_context = v.ctx, error_message = v.err, completed_at = ? ` +
+        `FROM ${d.rows({ xid: "text", st: "text", ctx: "text", err: "text" })} ` +
+        `WHERE x.id = v.xid AND x.status IN ('Running','Paused')`,
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
-      snapshot:
+      // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
+      snapshots:
         `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
         `e.pause_reason, e.created_at, e.completed_at, t.task_id, t.status AS task_status, t.attempt, ` +
-        `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position ` +
-        `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id WHERE e.id = ? ORDER BY t.position`,
+        `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context ` +
+        `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id WHERE ${d.inList("e.id")} ` +
+        `ORDER BY e.id, t.position`,
       statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
       nextReadyAt:
         `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
@@ -467,54 +495,47 @@ export class SqlStore {
     return out;
   }
 
-  /** Writes the outcome of a claimed attempt; false when the claim was lost (nothing written). */
-  async finishTask(tx: Queryable, claim: ClaimedTask, runnerId: string, write: TaskWrite, now: number): Promise<boolean> {
-    const p = this.p;
-    const guard = [claim.executionId, claim.taskId, runnerId, claim.attempt];
-    let n: number;
-    switch (write.kind) {
-      case "completed":
-        n = await tx.run(
-          `UPDATE ${p}cloaca_tasks SET status = 'Completed', output_context = ?, error_message = NULL, completed_at = ?, claimed_by = NULL ${this.sql.guard}`,
-          [JSON.stringify(write.output), now, ...guard],
-        );
-        break;
-      case "failed":
-        n = await tx.run(
-          `UPDATE ${p}cloaca_tasks SET status = 'Failed', error_message = ?, completed_at = ?, claimed_by = NULL ${this.sql.guard}`,
-          [write.error, now, ...guard],
-        );
-        break;
-      case "retry":
-        n = await tx.run(
-          `UPDATE ${p}cloaca_tasks SET status = 'Ready', error_message = ?, ready_at = ?, claimed_by = NULL ${this.sql.guard}`,
-          [write.error, write.readyAt, ...guard],
-        );
-        break;
-      case "skipped":
-        n = await tx.run(
-          `UPDATE ${p}cloaca_tasks SET status = 'Skipped', skip_reason = ?, completed_at = ?, claimed_by = NULL, attempt = attempt - 1 ${this.sql.guard}`,
-          [write.reason, now, ...guard],
-        );
-        break;
-    }
-    return n > 0;
+  /**
+   * Writes the outcomes of claimed attempts (one statement for all); returns the keys
+   * (`executionId \0 taskId`) of those written — a claim another runner took over is left untouched.
+   */
+  async finishTasks(
+    tx: Queryable,
+    items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>,
+    runnerId: string,
+    now: number,
+  ): Promise<Set<string>> {
+    if (!items.length) return new Set();
+    const rows = items.map(({ claim, write }) => ({
+      eid: claim.executionId,
+      tid: claim.taskId,
+      att: claim.attempt,
+      st: FINISHED_STATUS[write.kind],
+      out: write.kind === "completed" ? JSON.stringify(write.output) : null,
+      err: write.kind === "failed" || write.kind === "retry" ? write.error : null,
+      why: write.kind === "skipped" ? write.reason : null,
+      due: write.kind === "retry" ? write.readyAt : null,
+    }));
+    const out = await tx.query(this.sql.finishTasks, [now, this.dialect.rowsParam(rows), runnerId]);
+    return new Set(out.map((r) => taskKey(String(r.execution_id), String(r.task_id))));
   }
 
-  /** Counts one terminal dependency against each dependent; returns their new counters. */
+  /** Counts terminal dependencies against dependents (one statement); returns their new counters. */
   async decrementDependents(
     tx: Queryable,
-    executionId: string,
-    dependents: readonly string[],
-    outcome: "Completed" | "Failed" | "Skipped",
+    rows: ReadonlyArray<{ executionId: string; taskId: string; count: number; failed: number; skipped: number }>,
   ): Promise<DependentCounters[]> {
-    const rows = await tx.query(this.sql.decrement, [
-      outcome === "Failed" ? 1 : 0,
-      outcome === "Skipped" ? 1 : 0,
-      executionId,
-      this.dialect.list(dependents),
-    ]);
-    return rows.map((r) => ({
+    if (!rows.length) return [];
+    const param = rows.map((r) => ({
+      eid: r.executionId,
+      tid: r.taskId,
+      n: r.count,
+      nf: r.failed,
+      ns: r.skipped,
+    }));
+    const out = await tx.query(this.sql.decrement, [this.dialect.rowsParam(param)]);
+    return out.map((r) => ({
+      executionId: String(r.execution_id),
       taskId: String(r.task_id),
       depsRemaining: Number(r.deps_remaining),
       upstreamFailed: Number(r.upstream_failed),
@@ -522,87 +543,64 @@ export class SqlStore {
     }));
   }
 
-  /** Makes NotStarted tasks Ready (due now). */
-  async markReady(tx: Queryable, executionId: string, taskIds: readonly string[], now: number): Promise<void> {
-    if (taskIds.length) await tx.run(this.sql.markReady, [now, executionId, this.dialect.list(taskIds)]);
-  }
-
-  /** Claims NotStarted tasks for `runnerId` directly (the local fast path: no trip through the queue). */
-  async claimLocal(
-    tx: Queryable,
-    executionId: string,
-    taskIds: readonly string[],
-    runnerId: string,
-    now: number,
-  ): Promise<ClaimedTask[]> {
-    if (!taskIds.length) return [];
-    const rows = await tx.query(this.sql.claimLocal, [runnerId, now, now, executionId, this.dialect.list(taskIds)]);
-    return rows.map(toClaim);
-  }
-
-  /** Skips NotStarted tasks with a reason. */
+  /** Skips NotStarted tasks, each with its reason (one statement). */
   async markSkipped(
     tx: Queryable,
-    executionId: string,
-    taskIds: readonly string[],
-    reason: string,
+    rows: ReadonlyArray<{ executionId: string; taskId: string; reason: string }>,
     now: number,
   ): Promise<void> {
-    if (taskIds.length) await tx.run(this.sql.markSkipped, [reason, now, executionId, this.dialect.list(taskIds)]);
-  }
-
-  /** Counts finished and failed tasks against the execution; returns what remains. */
-  async adjustExecution(
-    tx: Queryable,
-    executionId: string,
-    finished: number,
-    failed: number,
-  ): Promise<{ unfinished: number; failed: number; status: ExecutionStatus } | undefined> {
-    const [r] = await tx.query(this.sql.adjust, [finished, failed, executionId]);
-    return r
-      ? { unfinished: Number(r.unfinished_tasks), failed: Number(r.failed_tasks), status: r.status as ExecutionStatus }
-      : undefined;
+    if (!rows.length) return;
+    const param = rows.map((r) => ({ eid: r.executionId, tid: r.taskId, why: r.reason }));
+    await tx.run(this.sql.markSkipped, [now, this.dialect.rowsParam(param)]);
   }
 
   /**
-   * The outputs of the execution's completed tasks and the errors of its failed ones, in declaration
-   * order, and the execution's input (one query).
+   * Moves NotStarted tasks on (one statement): those marked `local` are claimed by `runnerId` at once (the
+   * local fast path: no trip through the queue), the others become Ready (due now) for any runner. Returns
+   * the local claims.
    */
-  async terminalOutputs(
+  async releaseTasks(
     tx: Queryable,
-    executionId: string,
-  ): Promise<{
-    input: JsonObject;
-    tasks: Array<{ taskId: string; status: TaskStatus; output: JsonObject | undefined; error: string | undefined }>;
-  }> {
-    const rows = await tx.query(this.sql.terminalOutputs, [executionId, executionId]);
-    let input: JsonObject = {};
-    const tasks: Array<{ taskId: string; status: TaskStatus; output: JsonObject | undefined; error: string | undefined }> = [];
-    for (const r of rows) {
-      if (r.status === "Input") input = parseJson(r.output_context) ?? {};
-      else tasks.push({ taskId: String(r.task_id), status: r.status as TaskStatus, output: parseJson(r.output_context), error: optStr(r.error_message) });
-    }
-    return { input, tasks };
+    rows: ReadonlyArray<{ executionId: string; taskId: string; local: boolean }>,
+    runnerId: string,
+    now: number,
+  ): Promise<ClaimedTask[]> {
+    if (!rows.length) return [];
+    const param = rows.map((r) => ({ eid: r.executionId, tid: r.taskId, loc: r.local ? 1 : 0 }));
+    const out = await tx.query(this.sql.release, [runnerId, now, now, this.dialect.rowsParam(param)]);
+    return out.filter((r) => r.status === "Running").map(toClaim);
   }
 
-  /** Marks the execution terminal; false when it already was (for example cancelled). */
-  async finishExecution(
+  /** Counts finished and failed tasks against executions (one statement); returns what remains of each. */
+  async adjustExecutions(
     tx: Queryable,
-    executionId: string,
-    status: "Completed" | "Failed",
-    finalContext: JsonObject,
-    errorMessage: string | undefined,
-    now: number,
-  ): Promise<boolean> {
-    return (
-      (await tx.run(this.sql.finishExecution, [
-        status,
-        JSON.stringify(finalContext),
-        errorMessage ?? null,
-        now,
-        executionId,
-      ])) > 0
+    rows: ReadonlyArray<{ executionId: string; finished: number; failed: number }>,
+  ): Promise<Map<string, { unfinished: number; failed: number; status: ExecutionStatus }>> {
+    if (!rows.length) return new Map();
+    const param = rows.map((r) => ({ xid: r.executionId, fin: r.finished, nf: r.failed }));
+    const out = await tx.query(this.sql.adjust, [this.dialect.rowsParam(param)]);
+    return new Map(
+      out.map((r) => [
+        String(r.id),
+        { unfinished: Number(r.unfinished_tasks), failed: Number(r.failed_tasks), status: r.status as ExecutionStatus },
+      ]),
     );
+  }
+
+  /** Marks executions terminal (one statement); one that already was (for example cancelled) is left alone. */
+  async finishExecutions(
+    tx: Queryable,
+    rows: ReadonlyArray<{ executionId: string; status: "Completed" | "Failed"; finalContext: JsonObject; errorMessage: string | undefined }>,
+    now: number,
+  ): Promise<void> {
+    if (!rows.length) return;
+    const param = rows.map((r) => ({
+      xid: r.executionId,
+      st: r.status,
+      ctx: JSON.stringify(r.finalContext),
+      err: r.errorMessage ?? null,
+    }));
+    await tx.run(this.sql.finishExecutions, [now, this.dialect.rowsParam(param)]);
   }
 
   /** Appends events (one statement). */
@@ -667,15 +665,25 @@ export class SqlStore {
   }
 
   /** An execution and its tasks (declaration order) in one query, or undefined. */
-  async getSnapshot(id: string): Promise<{ execution: ExecutionRecord; tasks: TaskRecord[] } | undefined> {
-    const rows = await this.driver.query(this.sql.snapshot, [id]);
-    if (!rows.length) return undefined;
-    const tasks = rows
-      .filter((r) => r.task_id !== null && r.task_id !== undefined)
-      .map((r) =>
-        toTask({ ...r, status: r.task_status, error_message: r.task_error, completed_at: r.task_completed_at }),
-      );
-    return { execution: toExecution(rows[0]!), tasks };
+  async getSnapshot(id: string): Promise<ExecutionRows | undefined> {
+    return (await this.snapshots(this.driver, [id])).get(id);
+  }
+
+  /** Executions and their tasks (declaration order) in one query, read through `q`; absent ids are left out. */
+  async snapshots(q: Queryable, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
+    const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
+    if (!ids.length) return out;
+    for (const r of await q.query(this.sql.snapshots, [this.dialect.list(ids)])) {
+      const id = String(r.id);
+      let entry = out.get(id);
+      if (!entry) out.set(id, (entry = { execution: toExecution(r), tasks: [] }));
+      if (r.task_id === null || r.task_id === undefined) continue;
+      entry.tasks.push({
+        ...toTask({ ...r, status: r.task_status, error_message: r.task_error, completed_at: r.task_completed_at }),
+        output: parseJson(r.output_context),
+      });
+    }
+    return out;
   }
 
   /** Executions, newest first. */

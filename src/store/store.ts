@@ -44,7 +44,18 @@ export interface Dialect {
   list(values: readonly string[]): unknown;
   /** The row-locking suffix of the claim sub-select (`FOR UPDATE OF c SKIP LOCKED` or nothing). */
   readonly claimLock: string;
+  /**
+   * A derived table `AS v` with the given typed columns, read from ONE bound parameter (see
+   * {@link Dialect.rowsParam}): set-based statements keep one constant text (prepared once) whatever the
+   * number of rows, and never approach a bind-parameter limit.
+   */
+  rows(columns: Readonly<Record<string, RowColumnType>>): string;
+  /** Binds the objects of {@link Dialect.rows} (keys are column names; absent or undefined = NULL). */
+  rowsParam(rows: readonly object[]): unknown;
 }
+
+/** Column types of {@link Dialect.rows}. */
+export type RowColumnType = "text" | "int";
 
 /** Identifies a task row. */
 export interface TaskKey {

@@ -12,6 +12,11 @@ export function postgresDialect(schema: string): Dialect {
     inList: (column) => `${column} = ANY(?)`,
     list: (values) => values,
     claimLock: "FOR UPDATE OF c SKIP LOCKED",
+    rows: (columns) =>
+      `json_to_recordset(?::json) AS v(${Object.entries(columns)
+        .map(([name, type]) => `${name} ${type === "int" ? "bigint" : "text"}`)
+        .join(", ")})`,
+    rowsParam: (rows) => JSON.stringify(rows),
   };
 }
 

@@ -23,6 +23,11 @@ export const sqliteDialect: Dialect = {
   inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
   list: (values) => JSON.stringify(values),
   claimLock: "",
+  rows: (columns) =>
+    `(SELECT ${Object.keys(columns)
+      .map((name) => `value ->> '${name}' AS ${name}`)
+      .join(", ")} FROM json_each(?)) AS v`,
+  rowsParam: (rows) => JSON.stringify(rows),
 };
 
 function bind(params: readonly unknown[] | undefined): unknown[] {
