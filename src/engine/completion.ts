@@ -7,7 +7,7 @@
  * (record, count against dependents, count against executions, release successors, summarise and finish
  * executions), not a few per outcome. Each cascade level of skips adds two.
  */
-import { taskKey, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite } from "../store/sql-store.js";
+import { taskKey, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import type { ClaimedTask, Queryable } from "../store/store.js";
 import type { JsonObject } from "../types.js";
 import { finalContext as computeFinalContext, toDelta, type ContextDelta } from "./context-flow.js";
@@ -18,8 +18,6 @@ export interface Outcome {
   readonly workflow: Workflow;
   readonly claim: ClaimedTask;
   readonly write: TaskWrite;
-  /** Reserves one local slot for a successor; false when none is free (the successor goes to the queue). */
-  readonly reserveSlot: () => boolean;
 }
 
 /** What recording one outcome changed. */
@@ -36,8 +34,6 @@ export interface OutcomeEffects {
   readonly finished: "Completed" | "Failed" | undefined;
   /** When it finished the execution: the execution and its tasks as committed (what a snapshot read would return). */
   readonly result: ExecutionRows | undefined;
-  /** Events to append in the same transaction (empty when lost). */
-  readonly events: readonly NewEvent[];
 }
 
 type Terminal = "Completed" | "Failed" | "Skipped";
@@ -61,13 +57,19 @@ interface ExecutionWork {
   readonly ready: string[];
 }
 
-/** Records claimed attempts' outcomes and everything that follows from them, in `tx`; one result per outcome. */
+/**
+ * Records claimed attempts' outcomes and everything that follows from them, in `tx`; one result per
+ * outcome. Events and execution finishes go to `ws`, which the caller flushes in the same transaction.
+ * `reserveSlot` takes a local slot for a successor; when it says no, the successor goes to the queue.
+ */
 export async function recordOutcomes(
   store: SqlStore,
   tx: Queryable,
+  ws: WriteSet,
   runnerId: string,
   now: number,
   outcomes: readonly Outcome[],
+  reserveSlot: () => boolean,
 ): Promise<OutcomeEffects[]> {
   const written = await store.finishTasks(tx, outcomes, runnerId, now);
   const results: MutableEffects[] = [];
@@ -148,7 +150,7 @@ export async function recordOutcomes(
     const c = counts.get(executionId);
     const claimable = c?.status === "Running";
     for (const taskId of w.ready) {
-      const local = claimable && w.owner.outcome.reserveSlot();
+      const local = claimable && reserveSlot();
       if (!local) w.owner.effects.readyCount++;
       release.push({ executionId, taskId, local });
       w.owner.effects.events.push({ executionId, taskId, type: "task_ready" });
@@ -166,7 +168,7 @@ export async function recordOutcomes(
     // The rows as this transaction leaves them: the summary is computed from them, and (patched with the
     // finish) they are the result the waiters get, with no read after commit.
     const rows = await store.snapshots(tx, finishing);
-    const finishes = finishing.map((executionId) => {
+    for (const executionId of finishing) {
       const w = work.get(executionId)!;
       const effects = w.owner.effects;
       const status = effects.finished!;
@@ -174,10 +176,10 @@ export async function recordOutcomes(
       const before = rows.get(executionId)!;
       const { finalContext, errorMessage } = summarize(w.workflow, before);
       effects.result = { execution: { ...before.execution, status, finalContext, errorMessage, completedAt: now }, tasks: before.tasks };
-      return { executionId, status, finalContext, errorMessage };
-    });
-    await store.finishExecutions(tx, finishes, now);
+      store.planFinish(ws, { executionId, status, finalContext, errorMessage }, now);
+    }
   }
+  for (const effects of results) ws.events.push(...effects.events);
   return results;
 }
 

@@ -5,7 +5,7 @@
  * over more than `maxTaskRecoveries` times fails as abandoned instead of looping forever.
  */
 import type { ResolvedConfig } from "../config.js";
-import type { NewEvent, SqlStore } from "../store/sql-store.js";
+import { WriteSet, type SqlStore } from "../store/sql-store.js";
 import type { Workflow } from "../workflow/workflow.js";
 import type { RunnerEvents } from "./events.js";
 import { recordOutcomes } from "./completion.js";
@@ -60,26 +60,22 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
       const done = await store.driver.transaction(async (tx) => {
         finished = undefined;
         const now = Date.now();
-        const events: NewEvent[] = [];
+        const ws = new WriteSet();
         let ok: boolean;
         if (abandon) {
           const error = `abandoned: its runner stopped ${claim.recoveries + 1} times while running it (maxTaskRecoveries = ${config.maxTaskRecoveries})`;
-          const [eff] = await recordOutcomes(store, tx, runner, now, [
-            { workflow: wf!, claim, write: { kind: "failed", error }, reserveSlot: () => false },
-          ]);
-          events.push(...eff!.events);
+          const [eff] = await recordOutcomes(store, tx, ws, runner, now, [{ workflow: wf!, claim, write: { kind: "failed", error } }], () => false);
           ok = !eff!.lost;
           finished = eff!.finished;
-          if (eff!.finished) for (const payload of finishedPayloads(self, [claim.executionId])) await store.notify(tx, payload);
+          if (finished) for (const payload of finishedPayloads(self, [claim.executionId])) ws.notifications.add(payload);
         } else {
           ok = await store.requeue(tx, claim, runner, now);
-          events.push({ executionId: claim.executionId, taskId: claim.taskId, type: "task_recovered", data: { fromRunner: runner } });
+          ws.events.push({ executionId: claim.executionId, taskId: claim.taskId, type: "task_recovered", data: { fromRunner: runner } });
         }
-        if (ok) {
-          await store.insertEvents(tx, events, self, now);
-          await store.notify(tx, `r:${self}`);
-        }
-        return ok;
+        if (!ok) return false;
+        ws.notifications.add(`r:${self}`);
+        await store.flush(tx, ws, self, now);
+        return true;
       });
       if (done) {
         handled++;

@@ -70,8 +70,66 @@ const key = (executionId: string, taskId: string) => `${executionId}\u0000${task
 
 /** New executions: planned into the transaction's write set, so a batch of them costs a few multi-row inserts. */
 const PLAN: BatchKind<(ws: WriteSet) => ClaimedTask[], ClaimedTask[]> = {
+  fillsWriteSetOnly: true,
   run: async (_tx, ws, plans) => plans.map((plan) => plan(ws)),
 };
+
+/** An outcome to record, with the extra slots its batch reserved in its name (given back on rollback). */
+interface OutcomeWrite extends Outcome {
+  readonly hold: { reserved: number };
+}
+
+/** What a batch did for one outcome write: its effects, the slots to free, and claims it took from the queue. */
+interface RecordedOutcome {
+  readonly effects: OutcomeEffects;
+  /** Slots to give back after commit (the batch's unused ones all go to its first write). */
+  readonly release: number;
+  /** Ready tasks claimed from the queue in the same transaction (slots already held). */
+  readonly claimed: ClaimedTask[];
+  /** Set when the queue claim got fewer than it asked for: the wake sequence it saw. */
+  readonly drainedAt: number | undefined;
+}
+
+/**
+ * The slots of one outcome batch: one per outcome (held by its attempt until commit), plus extra ones
+ * reserved from the runner while the batch is written. New claims take from them; after commit the batch
+ * frees `unused`.
+ */
+class BatchSlots {
+  used = 0;
+
+  constructor(
+    private readonly own: number,
+    /** Where the extra slots are counted (a write's hold, released if the batch rolls back). */
+    private readonly extra: { reserved: number },
+    private readonly slots: Slots,
+    private readonly stopping: () => boolean,
+  ) {}
+
+  /** One slot for a successor claimed locally; false when none is left. */
+  take(): boolean {
+    if (this.stopping()) return false;
+    if (this.unused > 0) {
+      this.used++;
+      return true;
+    }
+    if (!this.slots.tryReserve()) return false;
+    this.extra.reserved++;
+    this.used++;
+    return true;
+  }
+
+  /** Reserves every free slot of the runner; returns how many the batch has left for claims. */
+  takeAll(): number {
+    if (!this.stopping()) this.extra.reserved += this.slots.reserve(this.slots.free);
+    return this.unused;
+  }
+
+  /** Slots held and not given to a claim. */
+  get unused(): number {
+    return this.own + this.extra.reserved - this.used;
+  }
+}
 
 /** How many finished results and live execution ids a runner keeps (oldest dropped first; a miss costs one read). */
 const RESULTS_CAPACITY = 4_096;
@@ -338,26 +396,46 @@ export class DefaultRunner {
     return this.#store;
   }
 
-  /** Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). */
-  readonly #outcomeKind: BatchKind<Outcome, OutcomeEffects> = {
+  /**
+   * Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). The slots the
+   * batch's attempts held go first to their successors (the local fast path), then — in the same
+   * transaction — to Ready tasks claimed from the queue: the next work is in hand when the batch commits.
+   */
+  readonly #outcomeKind: BatchKind<OutcomeWrite, RecordedOutcome> = {
     run: async (tx, ws, outcomes) => {
-      const all = await recordOutcomes(this.#store, tx, this.runnerId, Date.now(), outcomes);
+      const store = this.#store;
+      const now = Date.now();
+      // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
+      const slots = new BatchSlots(outcomes.length, outcomes[0]!.hold, this.#slots, () => this.#stopping);
+      const all = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take());
+      slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0);
       const finished: string[] = [];
       all.forEach((eff, i) => {
         if (eff.lost) return;
-        ws.events.push(...eff.events);
         if (eff.readyCount > 0) ws.notifications.add(`r:${this.runnerId}`);
         if (eff.finished) finished.push(outcomes[i]!.claim.executionId);
       });
       for (const payload of finishedPayloads(this.runnerId, finished)) ws.notifications.add(payload);
-      return all;
+
+      let claimed: ClaimedTask[] = [];
+      let drainedAt: number | undefined;
+      if (this.#wantWork && !this.#stopping) {
+        const want = slots.takeAll();
+        const seq = this.#wakeSeq;
+        claimed = await store.claim(tx, this.runnerId, want, this.workflows(), now);
+        slots.used += claimed.length;
+        if (claimed.length < want) drainedAt = seq;
+      }
+      return all.map((effects, i) =>
+        i === 0 ? { effects, release: slots.unused, claimed, drainedAt } : { effects, release: 0, claimed: [], drainedAt: undefined },
+      );
     },
   };
 
   /** Group commit for outcomes and new executions (see write-batcher.ts). */
   get #writes(): WriteBatcher {
     const store = this.#store;
-    this.#batcher ??= new WriteBatcher(store.driver, (tx, ws) => store.flush(tx, ws, this.runnerId, Date.now()));
+    this.#batcher ??= new WriteBatcher(store.driver, (tx, ws) => store.flush(tx, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
     return this.#batcher;
   }
 
@@ -690,7 +768,7 @@ export class DefaultRunner {
         const seq = this.#wakeSeq;
         let claims: ClaimedTask[] = [];
         try {
-          claims = await this.#store.claim(this.runnerId, wanted, names, Date.now());
+          claims = await this.#store.claim(this.#store.driver, this.runnerId, wanted, names, Date.now());
         } catch (err) {
           // Back off (up to the poll interval) instead of retrying at once on every free slot.
           this.#wantWork = false;
@@ -901,27 +979,17 @@ export class DefaultRunner {
 
   /** Records an outcome (with retries on database errors), then acts on its effects. Frees the slot. */
   async #finish(claim: ClaimedTask, wf: Workflow, write: TaskWrite, durationMs: number | undefined): Promise<OutcomeEffects | undefined> {
-    const store = this.#store;
-    let reserved = 0;
-    let effects: OutcomeEffects | undefined;
-    for (let attempt = 1; attempt <= 5 && !effects; attempt++) {
+    const hold = { reserved: 0 };
+    let recorded: RecordedOutcome | undefined;
+    for (let attempt = 1; attempt <= 5 && !recorded; attempt++) {
       try {
-        effects = await this.#writes.submit({
+        recorded = await this.#writes.submit({
           kind: this.#outcomeKind,
           reset: () => {
-            this.#slots.release(reserved);
-            reserved = 0;
+            this.#slots.release(hold.reserved);
+            hold.reserved = 0;
           },
-          input: {
-            workflow: wf,
-            claim,
-            write,
-            reserveSlot: () => {
-              if (this.#stopping || !this.#slots.tryReserve()) return false;
-              reserved++;
-              return true;
-            },
-          },
+          input: { workflow: wf, claim, write, hold },
         });
       } catch (err) {
         this.#report(`record outcome of ${claim.taskId} (try ${attempt} of 5)`, err);
@@ -929,9 +997,16 @@ export class DefaultRunner {
       }
     }
     this.#finishInflight(claim);
-    this.#slots.release();
-    if (!effects) return undefined; // our own sweep hands the claim back (it is ours and no longer in flight)
-    if (effects.localClaims.length < reserved) this.#slots.release(reserved - effects.localClaims.length);
+    if (!recorded) {
+      this.#slots.release();
+      return undefined; // our own sweep hands the claim back (it is ours and no longer in flight)
+    }
+    // The queue had no more than was claimed: stop looking until something wakes us (before freeing slots,
+    // which would otherwise start a claim that finds nothing).
+    if (recorded.drainedAt === this.#wakeSeq) this.#wantWork = false;
+    this.#slots.release(recorded.release);
+    this.#startClaims(recorded.claimed);
+    const effects = recorded.effects;
     if (effects.lost) {
       this.config.logger.warn({ executionId: claim.executionId, taskId: claim.taskId }, "claim lost: another runner took this task over; result discarded");
       return effects;

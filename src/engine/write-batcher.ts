@@ -20,6 +20,8 @@ import type { Driver, Queryable } from "../store/store.js";
 
 /** A kind of write, performed set-based for all writes of that kind in a batch. */
 export interface BatchKind<I, T> {
+  /** Its `run` issues no statement, it only fills the write set. */
+  readonly fillsWriteSetOnly?: boolean;
   /**
    * Performs the writes in `tx`, one result per input in order; inserts and notifications it can defer go
    * to `ws`, written at the end of the transaction.
@@ -51,6 +53,8 @@ export class WriteBatcher {
   constructor(
     private readonly driver: Driver,
     private readonly flush: (tx: Queryable, ws: WriteSet) => Promise<void>,
+    /** The flush is a single statement: a batch that only fills the write set then needs no transaction. */
+    private readonly flushIsOneStatement = false,
     private readonly maxBatch = 256,
   ) {}
 
@@ -62,9 +66,10 @@ export class WriteBatcher {
     });
   }
 
-  /** Writes `batch` in one transaction; resolves with the results in order. */
+  /** Writes `batch` in one transaction (or one statement); resolves with the results in order. */
   #commit(batch: readonly Queued[]): Promise<unknown[]> {
-    return this.driver.transaction(async (tx) => {
+    const oneStatement = this.flushIsOneStatement && batch.every((item) => item.write.kind.fillsWriteSetOnly);
+    const write = async (tx: Queryable) => {
       const ws = new WriteSet();
       const byKind = new Map<BatchKind<unknown, unknown>, number[]>();
       batch.forEach((item, i) => {
@@ -80,13 +85,19 @@ export class WriteBatcher {
       }
       await this.flush(tx, ws);
       return out;
-    });
+    };
+    // A single statement commits atomically on its own: no BEGIN and COMMIT round trips.
+    return oneStatement ? write(this.driver) : this.driver.transaction(write);
   }
 
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
       while (this.#queue.length) {
+        // Let the work this process already has in hand (task bodies that just started, continuations of the
+        // previous batch) queue its writes first: one batch then carries them all. A lone write waits only
+        // for the current turn of the event loop to end.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = this.#queue.splice(0, this.maxBatch);
         try {
           const results = await this.#commit(batch);

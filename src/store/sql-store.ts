@@ -44,18 +44,29 @@ export interface NewEvent {
 }
 
 /**
- * Inserts and notifications gathered from many operations of one transaction and written together at its
- * end by {@link SqlStore.flush}: a batch of 100 new executions costs three INSERT statements, not 300.
+ * Writes gathered from many operations of one transaction and written together at its end by
+ * {@link SqlStore.flush}: a batch of 100 new executions costs one statement per table, not 300 — and on
+ * PostgreSQL the whole write set is one statement.
  */
 export class WriteSet {
-  /** Rows of `cloaca_executions`. */
-  readonly executions: unknown[][] = [];
-  /** Rows of `cloaca_tasks`. */
-  readonly tasks: unknown[][] = [];
+  /** Rows of `cloaca_executions` to insert. */
+  readonly executions: object[] = [];
+  /** Rows of `cloaca_tasks` to insert. */
+  readonly tasks: object[] = [];
   /** Events to append, in order. */
   readonly events: NewEvent[] = [];
+  /** Executions to mark terminal. */
+  readonly finishes: object[] = [];
   /** Distinct notification payloads (sent at commit). */
   readonly notifications = new Set<string>();
+}
+
+/** An execution to mark terminal (see {@link SqlStore.planFinish}). */
+export interface ExecutionFinish {
+  readonly executionId: string;
+  readonly status: "Completed" | "Failed";
+  readonly finalContext: JsonObject;
+  readonly errorMessage: string | undefined;
 }
 
 /** How a claimed attempt ended, as written to its row. */
@@ -179,7 +190,33 @@ export class SqlStore {
   private buildStatements() {
     const p = this.p;
     const d = this.dialect;
+    // The write-set statements: one JSON parameter each, so one text whatever the number of rows.
+    const insertExecutions =
+      `INSERT INTO ${p}cloaca_executions (id, workflow_name, workflow_version, input_context, unfinished_tasks, origin, created_at, status) ` +
+      `SELECT id, wn, wv, input, n, origin, at, 'Running' ` +
+      `FROM ${d.rows({ id: "text", wn: "text", wv: "text", input: "text", n: "int", origin: "text", at: "int" })}`;
+    const insertTasks =
+      `INSERT INTO ${p}cloaca_tasks (execution_id, task_id, workflow_name, position, status, deps_remaining, max_attempts, ` +
+      `ready_at, claimed_by, attempt, started_at) SELECT eid, tid, wn, pos, st, deps, max, due, owner, att, started ` +
+      `FROM ${d.rows({ eid: "text", tid: "text", wn: "text", pos: "int", st: "text", deps: "int", max: "int", due: "int", owner: "text", att: "int", started: "int" })}`;
+    const insertEvents =
+      `INSERT INTO ${p}cloaca_events (execution_id, task_id, event_type, data, runner_id, created_at) ` +
+      `SELECT eid, tid, type, data, runner, at FROM ${d.rows({ eid: "text", tid: "text", type: "text", data: "text", runner: "text", at: "int" })}`;
+    const finishExecutions =
+      `UPDATE ${p}cloaca_executions AS x SET status = v.st, final_context = v.ctx, error_message = v.err, completed_at = v.at ` +
+      `FROM ${d.rows({ xid: "text", st: "text", ctx: "text", err: "text", at: "int" })} ` +
+      `WHERE x.id = v.xid AND x.status IN ('Running','Paused')`;
     return {
+      insertExecutions,
+      insertTasks,
+      insertEvents,
+      finishExecutions,
+      // PostgreSQL: the whole write set in one statement. Data-modifying CTEs always run to completion;
+      // foreign keys are checked at the end of the statement, so tasks may reference executions inserted beside them.
+      flushAll: d.capabilities.writableCtes
+        ? `WITH x AS (${insertExecutions}), t AS (${insertTasks}), e AS (${insertEvents}), f AS (${finishExecutions}) ` +
+          `SELECT pg_notify(?, n) FROM unnest(CAST(? AS text[])) AS n`
+        : "",
       // The pick is a materialized CTE: PostgreSQL must lock and limit the rows exactly once (an
       // `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-evaluated and claim more than n).
       claim:
@@ -230,10 +267,6 @@ export class SqlStore {
         `UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - v.fin, failed_tasks = x.failed_tasks + v.nf ` +
         `FROM ${d.rows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
         `RETURNING id, unfinished_tasks, failed_tasks, status`,
-      finishExecutions:
-        `UPDATE ${p}cloaca_executions AS x SET status = v.st, final_context = v.ctx, error_message = v.err, completed_at = ? ` +
-        `FROM ${d.rows({ xid: "text", st: "text", ctx: "text", err: "text" })} ` +
-        `WHERE x.id = v.xid AND x.status IN ('Running','Paused')`,
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
       // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
       snapshots:
@@ -374,7 +407,15 @@ export class SqlStore {
       localRoots: number;
     },
   ): ClaimedTask[] {
-    ws.executions.push([e.id, e.workflowName, e.workflowVersion, JSON.stringify(e.input), e.tasks.length, e.origin ?? null, e.now]);
+    ws.executions.push({
+      id: e.id,
+      wn: e.workflowName,
+      wv: e.workflowVersion,
+      input: JSON.stringify(e.input),
+      n: e.tasks.length,
+      origin: e.origin ?? null,
+      at: e.now,
+    });
     const local: ClaimedTask[] = [];
     for (const t of e.tasks) {
       const root = t.depsCount === 0;
@@ -389,19 +430,19 @@ export class SqlStore {
           recoveries: 0,
         });
       }
-      ws.tasks.push([
-        e.id,
-        t.taskId,
-        e.workflowName,
-        t.position,
-        claimed ? "Running" : root ? "Ready" : "NotStarted",
-        t.depsCount,
-        t.maxAttempts,
-        root ? e.now : null,
-        claimed ? e.runnerId : null,
-        claimed ? 1 : 0,
-        claimed ? e.now : null,
-      ]);
+      ws.tasks.push({
+        eid: e.id,
+        tid: t.taskId,
+        wn: e.workflowName,
+        pos: t.position,
+        st: claimed ? "Running" : root ? "Ready" : "NotStarted",
+        deps: t.depsCount,
+        max: t.maxAttempts,
+        due: root ? e.now : null,
+        owner: claimed ? e.runnerId : null,
+        att: claimed ? 1 : 0,
+        started: claimed ? e.now : null,
+      });
     }
     return local;
   }
@@ -414,46 +455,56 @@ export class SqlStore {
     return local;
   }
 
-  /** Writes what `ws` gathered: multi-row inserts (chunked under the bind-parameter limit), then notifications. */
+  /** Plans marking an execution terminal into `ws` (an execution already terminal, e.g. cancelled, is left alone). */
+  planFinish(ws: WriteSet, f: ExecutionFinish, now: number): void {
+    ws.finishes.push({ xid: f.executionId, st: f.status, ctx: JSON.stringify(f.finalContext), err: f.errorMessage ?? null, at: now });
+  }
+
+  /** Whether {@link SqlStore.flush} is a single statement (then a write set alone needs no transaction). */
+  get flushIsOneStatement(): boolean {
+    return this.capabilities.writableCtes;
+  }
+
+  /**
+   * Writes what `ws` gathered: one statement per table (any number of rows, one JSON parameter each), then
+   * the notifications. On PostgreSQL all of it is one statement (data-modifying CTEs).
+   */
   async flush(tx: Queryable, ws: WriteSet, runnerId: string | undefined, now: number): Promise<void> {
-    await this.insertRows(
-      tx,
-      "cloaca_executions (id, workflow_name, workflow_version, input_context, unfinished_tasks, origin, created_at, status)",
-      ws.executions,
-      "'Running'",
-    );
-    await this.insertRows(
-      tx,
-      "cloaca_tasks (execution_id, task_id, workflow_name, position, status, deps_remaining, max_attempts, ready_at, claimed_by, attempt, started_at)",
-      ws.tasks,
-    );
-    await this.insertEvents(tx, ws.events, runnerId, now);
+    const rows = this.dialect.rowsParam;
+    const events = ws.events.map((e) => ({
+      eid: e.executionId,
+      tid: e.taskId ?? null,
+      type: e.type,
+      data: e.data ? JSON.stringify(e.data) : null,
+      runner: runnerId ?? null,
+      at: now,
+    }));
+    if (this.capabilities.writableCtes) {
+      if (!ws.executions.length && !ws.tasks.length && !events.length && !ws.finishes.length && !ws.notifications.size) return;
+      const channel = ws.notifications.size ? await this.channelIn(tx) : "";
+      await tx.query(this.sql.flushAll, [
+        rows(ws.executions),
+        rows(ws.tasks),
+        rows(events),
+        rows(ws.finishes),
+        channel,
+        [...ws.notifications],
+      ]);
+      return;
+    }
+    if (ws.executions.length) await tx.run(this.sql.insertExecutions, [rows(ws.executions)]);
+    if (ws.tasks.length) await tx.run(this.sql.insertTasks, [rows(ws.tasks)]);
+    if (events.length) await tx.run(this.sql.insertEvents, [rows(events)]);
+    if (ws.finishes.length) await tx.run(this.sql.finishExecutions, [rows(ws.finishes)]);
     if (ws.notifications.size && this.capabilities.listenNotify) {
       await this.hooks.notifyMany(tx, await this.channelIn(tx), [...ws.notifications]);
     }
   }
 
-  private async insertRows(tx: Queryable, target: string, rows: readonly unknown[][], constant?: string): Promise<void> {
-    if (!rows.length) return;
-    const width = rows[0]!.length;
-    const perStatement = Math.max(1, Math.floor(30_000 / width));
-    const tuple = `(${Array.from({ length: width }, () => "?").join(", ")}${constant ? `, ${constant}` : ""})`;
-    for (let i = 0; i < rows.length; i += perStatement) {
-      const chunk = rows.slice(i, i + perStatement);
-      await tx.run(`INSERT INTO ${this.p}${target} VALUES ${chunk.map(() => tuple).join(", ")}`, chunk.flat());
-    }
-  }
-
-  /** Claims up to `limit` due Ready tasks of the named workflows for `runnerId`. */
-  async claim(runnerId: string, limit: number, workflowNames: readonly string[], now: number): Promise<ClaimedTask[]> {
+  /** Claims up to `limit` due Ready tasks of the named workflows for `runnerId` (through `q`: the pool or a transaction). */
+  async claim(q: Queryable, runnerId: string, limit: number, workflowNames: readonly string[], now: number): Promise<ClaimedTask[]> {
     if (limit <= 0 || workflowNames.length === 0) return [];
-    const rows = await this.driver.query(this.sql.claim, [
-      now,
-      this.dialect.list(workflowNames),
-      limit,
-      runnerId,
-      now,
-    ]);
+    const rows = await q.query(this.sql.claim, [now, this.dialect.list(workflowNames), limit, runnerId, now]);
     return rows.map(toClaim);
   }
 
@@ -587,29 +638,11 @@ export class SqlStore {
     );
   }
 
-  /** Marks executions terminal (one statement); one that already was (for example cancelled) is left alone. */
-  async finishExecutions(
-    tx: Queryable,
-    rows: ReadonlyArray<{ executionId: string; status: "Completed" | "Failed"; finalContext: JsonObject; errorMessage: string | undefined }>,
-    now: number,
-  ): Promise<void> {
-    if (!rows.length) return;
-    const param = rows.map((r) => ({
-      xid: r.executionId,
-      st: r.status,
-      ctx: JSON.stringify(r.finalContext),
-      err: r.errorMessage ?? null,
-    }));
-    await tx.run(this.sql.finishExecutions, [now, this.dialect.rowsParam(param)]);
-  }
-
   /** Appends events (one statement). */
   async insertEvents(tx: Queryable, events: readonly NewEvent[], runnerId: string | undefined, now: number): Promise<void> {
-    await this.insertRows(
-      tx,
-      "cloaca_events (execution_id, task_id, event_type, data, runner_id, created_at)",
-      events.map((e) => [e.executionId, e.taskId ?? null, e.type, e.data ? JSON.stringify(e.data) : null, runnerId ?? null, now]),
-    );
+    const ws = new WriteSet();
+    ws.events.push(...events);
+    await this.flush(tx, ws, runnerId, now);
   }
 
   /** Sends a notification delivered at commit (PostgreSQL); a no-op elsewhere. */

@@ -13,6 +13,8 @@ export interface StoreCapabilities {
   readonly listenNotify: boolean;
   /** Engine tables can live in a named schema (PostgreSQL). */
   readonly schemas: boolean;
+  /** Data-modifying statements in WITH, so several writes go in one statement (PostgreSQL). */
+  readonly writableCtes: boolean;
 }
 
 /** Something that runs SQL. Statements use `?` placeholders; the driver adapts them. */
