@@ -4,10 +4,10 @@
  * of active executions), skips cascade, and an execution is finished when its last task is.
  *
  * Set-based: a batch of outcomes — of any number of executions — costs a fixed number of statements
- * (record, count against dependents, count against executions, release successors, summarise and finish
- * executions), not a few per outcome. Each cascade level of skips adds two.
+ * (record the attempts, advance their dependents, count against executions, read the finishing ones), not
+ * a few per outcome. Each cascade level of skips adds one.
  */
-import { taskKey, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
+import { taskKey, type Advance, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import type { ClaimedTask, Queryable } from "../store/store.js";
 import type { JsonObject } from "../types.js";
 import { finalContext as computeFinalContext, toDelta, type ContextDelta } from "./context-flow.js";
@@ -54,7 +54,6 @@ interface ExecutionWork {
   owner: { effects: MutableEffects; outcome: Outcome };
   finished: number;
   failed: number;
-  readonly ready: string[];
 }
 
 /**
@@ -90,7 +89,7 @@ export async function recordOutcomes(
     }
     let w = work.get(claim.executionId);
     if (!w) {
-      w = { workflow: outcome.workflow, owner: { effects, outcome }, finished: 0, failed: 0, ready: [] };
+      w = { workflow: outcome.workflow, owner: { effects, outcome }, finished: 0, failed: 0 };
       work.set(claim.executionId, w);
     }
     w.owner = { effects, outcome };
@@ -98,70 +97,59 @@ export async function recordOutcomes(
     terminal.push({ executionId: claim.executionId, taskId: claim.taskId, status });
   }
 
-  // Propagate terminal outcomes through the DAGs, one level of the skip cascade per round.
+  // Propagate terminal outcomes through the DAGs, one statement per level of the skip cascade. A dependent
+  // whose last dependency just ended becomes Ready — or is claimed by this runner at once when it has a
+  // slot for it and the execution is running (the local fast path: no trip through the queue) — or, under
+  // the default trigger rule with a failed or skipped dependency, is Skipped, which cascades. A custom
+  // trigger rule is evaluated by the claimer, which loads the dependencies' outputs anyway.
   while (terminal.length) {
-    const decrements = new Map<string, { executionId: string; taskId: string; count: number; failed: number; skipped: number }>();
+    const advances = new Map<string, Advance>();
     for (const t of terminal) {
       const w = work.get(t.executionId)!;
       w.finished++;
       if (t.status === "Failed") w.failed++;
       for (const dependent of w.workflow.dependents(t.taskId)) {
         const k = taskKey(t.executionId, dependent);
-        let d = decrements.get(k);
-        if (!d) decrements.set(k, (d = { executionId: t.executionId, taskId: dependent, count: 0, failed: 0, skipped: 0 }));
+        let d = advances.get(k);
+        if (!d) {
+          const defaultRule = w.workflow.task(dependent)?.triggerRule === undefined;
+          d = { executionId: t.executionId, taskId: dependent, count: 0, failed: 0, skipped: 0, defaultRule, local: false };
+          advances.set(k, d);
+        }
         d.count++;
         if (t.status === "Failed") d.failed++;
         if (t.status === "Skipped") d.skipped++;
       }
     }
     terminal = [];
-    const skips: Array<{ executionId: string; taskId: string; reason: string }> = [];
-    for (const c of await store.decrementDependents(tx, [...decrements.values()])) {
-      if (c.depsRemaining > 0) continue;
-      const w = work.get(c.executionId)!;
-      // A custom trigger rule is evaluated by the claimer, which loads the dependencies' outputs anyway.
-      let reason: string | undefined;
-      if (w.workflow.task(c.taskId)?.triggerRule === undefined) {
-        if (c.upstreamFailed > 0) reason = "upstream failed";
-        else if (c.upstreamSkipped > 0) reason = "upstream skipped";
-      }
-      if (reason === undefined) {
-        w.ready.push(c.taskId);
-      } else {
-        skips.push({ executionId: c.executionId, taskId: c.taskId, reason });
-        w.owner.effects.skipped.push({ taskId: c.taskId, reason });
-        w.owner.effects.events.push({ executionId: c.executionId, taskId: c.taskId, type: "task_skipped", data: { reason } });
-        terminal.push({ executionId: c.executionId, taskId: c.taskId, status: "Skipped" });
+    // A slot is offered to every dependent; those that do not become ready give it back (see BatchSlots).
+    for (const d of advances.values()) d.local = reserveSlot();
+    for (const r of await store.advanceDependents(tx, [...advances.values()], runnerId, now)) {
+      const effects = work.get(r.executionId)!.owner.effects;
+      if (r.status === "Skipped") {
+        const reason = r.skipReason ?? "upstream skipped";
+        effects.skipped.push({ taskId: r.taskId, reason });
+        effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_skipped", data: { reason } });
+        terminal.push({ executionId: r.executionId, taskId: r.taskId, status: "Skipped" });
+      } else if (r.status === "Running" || r.status === "Ready") {
+        effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_ready" });
+        if (r.claim) effects.localClaims.push(r.claim);
+        else effects.readyCount++;
       }
     }
-    await store.markSkipped(tx, skips, now);
   }
 
   const counts = await store.adjustExecutions(
     tx,
     [...work].map(([executionId, w]) => ({ executionId, finished: w.finished, failed: w.failed })),
   );
-
-  // Local fast path: successors this runner has room for start right after commit, without the queue —
-  // unless the execution is paused or cancelled, when they only become Ready.
-  const release: Array<{ executionId: string; taskId: string; local: boolean }> = [];
   const finishing: string[] = [];
   for (const [executionId, w] of work) {
     const c = counts.get(executionId);
-    const claimable = c?.status === "Running";
-    for (const taskId of w.ready) {
-      const local = claimable && reserveSlot();
-      if (!local) w.owner.effects.readyCount++;
-      release.push({ executionId, taskId, local });
-      w.owner.effects.events.push({ executionId, taskId, type: "task_ready" });
-    }
     if (c && c.unfinished === 0 && (c.status === "Running" || c.status === "Paused")) {
       w.owner.effects.finished = c.failed > 0 ? "Failed" : "Completed";
       finishing.push(executionId);
     }
-  }
-  for (const claim of await store.releaseTasks(tx, release, runnerId, now)) {
-    work.get(claim.executionId)!.owner.effects.localClaims.push(claim);
   }
 
   if (finishing.length) {

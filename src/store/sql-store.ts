@@ -76,13 +76,18 @@ export type TaskWrite =
   | { readonly kind: "retry"; readonly error: string; readonly readyAt: number }
   | { readonly kind: "skipped"; readonly reason: string };
 
-/** A dependent's counters after one of its dependencies became terminal. */
-export interface DependentCounters {
+/** Terminal dependencies to count against one dependent (see {@link SqlStore.advanceDependents}). */
+export interface Advance {
   readonly executionId: string;
   readonly taskId: string;
-  readonly depsRemaining: number;
-  readonly upstreamFailed: number;
-  readonly upstreamSkipped: number;
+  /** Dependencies that just ended, and how many of them failed or were skipped. */
+  count: number;
+  failed: number;
+  skipped: number;
+  /** The dependent has the default trigger rule (a failed or skipped dependency skips it). */
+  readonly defaultRule: boolean;
+  /** Claim it for this runner if it becomes ready (a slot is held for it). */
+  local: boolean;
 }
 
 /** A runner's lease row. */
@@ -246,23 +251,31 @@ export class SqlStore {
         `FROM ${d.rows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
         `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
         `AND t.claimed_by = ? AND t.attempt = v.att RETURNING execution_id, task_id`,
-      decrement:
-        `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - v.n, upstream_failed = t.upstream_failed + v.nf, ` +
-        `upstream_skipped = t.upstream_skipped + v.ns ` +
-        `FROM ${d.rows({ eid: "text", tid: "text", n: "int", nf: "int", ns: "int" })} ` +
-        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted' ` +
-        `RETURNING execution_id, task_id, deps_remaining, upstream_failed, upstream_skipped`,
-      markSkipped:
-        `UPDATE ${p}cloaca_tasks AS t SET status = 'Skipped', skip_reason = v.why, completed_at = ? ` +
-        `FROM ${d.rows({ eid: "text", tid: "text", why: "text" })} ` +
-        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted'`,
-      release:
-        `UPDATE ${p}cloaca_tasks AS t SET status = CASE WHEN v.loc = 1 THEN 'Running' ELSE 'Ready' END, ` +
-        `claimed_by = CASE WHEN v.loc = 1 THEN CAST(? AS TEXT) ELSE NULL END, attempt = t.attempt + v.loc, ready_at = ?, ` +
-        `started_at = CASE WHEN v.loc = 1 THEN COALESCE(t.started_at, ?) ELSE t.started_at END ` +
-        `FROM ${d.rows({ eid: "text", tid: "text", loc: "int" })} ` +
-        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted' ` +
-        `RETURNING ${CLAIM_COLUMNS}, status`,
+      // A dependent's counters after terminal dependencies, and what follows when the last one ended: Skipped
+      // (default rule, a dependency failed or was skipped), claimed here (v.loc, execution Running) or Ready.
+      // Every SET expression sees the row as it was before the statement.
+      advance: (() => {
+        const done = "t.deps_remaining - v.n = 0";
+        const failed = "t.upstream_failed + v.nf > 0";
+        const skipped = "t.upstream_skipped + v.ns > 0";
+        const skip = `${done} AND v.auto = 1 AND (${failed} OR ${skipped})`;
+        const ready = `${done} AND NOT (v.auto = 1 AND (${failed} OR ${skipped}))`;
+        const run = `${ready} AND v.loc = 1 AND (SELECT e.status FROM ${p}cloaca_executions e WHERE e.id = v.eid) = 'Running'`;
+        return (
+          `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - v.n, upstream_failed = t.upstream_failed + v.nf, ` +
+          `upstream_skipped = t.upstream_skipped + v.ns, ` +
+          `status = CASE WHEN ${skip} THEN 'Skipped' WHEN ${run} THEN 'Running' WHEN ${ready} THEN 'Ready' ELSE t.status END, ` +
+          `skip_reason = CASE WHEN ${skip} THEN (CASE WHEN ${failed} THEN 'upstream failed' ELSE 'upstream skipped' END) ELSE t.skip_reason END, ` +
+          `completed_at = CASE WHEN ${skip} THEN v.at ELSE t.completed_at END, ` +
+          `ready_at = CASE WHEN ${ready} THEN v.at ELSE t.ready_at END, ` +
+          `claimed_by = CASE WHEN ${run} THEN v.owner ELSE t.claimed_by END, ` +
+          `attempt = CASE WHEN ${run} THEN t.attempt + 1 ELSE t.attempt END, ` +
+          `started_at = CASE WHEN ${run} THEN COALESCE(t.started_at, v.at) ELSE t.started_at END ` +
+          `FROM ${d.rows({ eid: "text", tid: "text", n: "int", nf: "int", ns: "int", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
+          `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted' ` +
+          `RETURNING ${CLAIM_COLUMNS}, status, skip_reason`
+        );
+      })(),
       adjust:
         `UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - v.fin, failed_tasks = x.failed_tasks + v.nf ` +
         `FROM ${d.rows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
@@ -571,11 +584,17 @@ export class SqlStore {
     return new Set(out.map((r) => taskKey(String(r.execution_id), String(r.task_id))));
   }
 
-  /** Counts terminal dependencies against dependents (one statement); returns their new counters. */
-  async decrementDependents(
+  /**
+   * Counts terminal dependencies against their dependents and moves on those whose last dependency ended
+   * (one statement): see {@link Advance}. Returns every changed dependent with its new status; a local claim
+   * comes with its {@link ClaimedTask}.
+   */
+  async advanceDependents(
     tx: Queryable,
-    rows: ReadonlyArray<{ executionId: string; taskId: string; count: number; failed: number; skipped: number }>,
-  ): Promise<DependentCounters[]> {
+    rows: readonly Advance[],
+    runnerId: string,
+    now: number,
+  ): Promise<Array<{ executionId: string; taskId: string; status: TaskStatus; skipReason: string | undefined; claim: ClaimedTask | undefined }>> {
     if (!rows.length) return [];
     const param = rows.map((r) => ({
       eid: r.executionId,
@@ -583,43 +602,19 @@ export class SqlStore {
       n: r.count,
       nf: r.failed,
       ns: r.skipped,
+      auto: r.defaultRule ? 1 : 0,
+      loc: r.local ? 1 : 0,
+      owner: runnerId,
+      at: now,
     }));
-    const out = await tx.query(this.sql.decrement, [this.dialect.rowsParam(param)]);
+    const out = await tx.query(this.sql.advance, [this.dialect.rowsParam(param)]);
     return out.map((r) => ({
       executionId: String(r.execution_id),
       taskId: String(r.task_id),
-      depsRemaining: Number(r.deps_remaining),
-      upstreamFailed: Number(r.upstream_failed),
-      upstreamSkipped: Number(r.upstream_skipped),
+      status: r.status as TaskStatus,
+      skipReason: optStr(r.skip_reason),
+      claim: r.status === "Running" ? toClaim(r) : undefined,
     }));
-  }
-
-  /** Skips NotStarted tasks, each with its reason (one statement). */
-  async markSkipped(
-    tx: Queryable,
-    rows: ReadonlyArray<{ executionId: string; taskId: string; reason: string }>,
-    now: number,
-  ): Promise<void> {
-    if (!rows.length) return;
-    const param = rows.map((r) => ({ eid: r.executionId, tid: r.taskId, why: r.reason }));
-    await tx.run(this.sql.markSkipped, [now, this.dialect.rowsParam(param)]);
-  }
-
-  /**
-   * Moves NotStarted tasks on (one statement): those marked `local` are claimed by `runnerId` at once (the
-   * local fast path: no trip through the queue), the others become Ready (due now) for any runner. Returns
-   * the local claims.
-   */
-  async releaseTasks(
-    tx: Queryable,
-    rows: ReadonlyArray<{ executionId: string; taskId: string; local: boolean }>,
-    runnerId: string,
-    now: number,
-  ): Promise<ClaimedTask[]> {
-    if (!rows.length) return [];
-    const param = rows.map((r) => ({ eid: r.executionId, tid: r.taskId, loc: r.local ? 1 : 0 }));
-    const out = await tx.query(this.sql.release, [runnerId, now, now, this.dialect.rowsParam(param)]);
-    return out.filter((r) => r.status === "Running").map(toClaim);
   }
 
   /** Counts finished and failed tasks against executions (one statement); returns what remains of each. */
