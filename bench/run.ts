@@ -54,7 +54,7 @@ const BENCH_NAMES: readonly BenchName[] = ["latency", "simple", "pipeline", "par
 const USAGE = `usage: npm run bench -- [--backend sqlite|postgres|both] [--workload latency,simple,pipeline,parallel]
                        [-n 150] [-c 32] [--runs 200] [--reps 3] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]
                        [--peers [all|${PEERS.map((p) => p.key).join("|")}[,…]] | --no-peers] [--peer-n N] [--peer-runs R]
-                       [--redis-url redis://127.0.0.1:6379] [--ceiling-seconds S]`;
+                       [--redis-url redis://127.0.0.1:6379] [--ceiling-seconds S] [--big-n 2000] [--rss-n 10000]`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`bench: ${message}\n${code === 2 ? `${USAGE}\n` : ""}`);
@@ -85,6 +85,8 @@ function parseFlags() {
       "peer-runs": { type: "string" },
       "redis-url": { type: "string", default: "redis://127.0.0.1:6379" },
       "ceiling-seconds": { type: "string" },
+      "big-n": { type: "string" },
+      "rss-n": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
@@ -130,6 +132,10 @@ for (const w of (flags.workload ?? "").split(",").map((s) => s.trim()).filter(Bo
 if (!benches.length) fail("--workload names no workload");
 
 const PEER_N = intFlag("peer-n", flags["peer-n"], N);
+/** The second, larger N of every throughput workload (0 = off). */
+const BIG_N = intFlag("big-n", flags["big-n"], quick ? 0 : 2000, 0);
+/** Executions of the runner-RSS measurement, once per backend per run (0 = off). */
+const RSS_N = intFlag("rss-n", flags["rss-n"], quick ? 1000 : 10_000, 0);
 const PEER_RUNS = intFlag("peer-runs", flags["peer-runs"], quick ? Math.min(RUNS, 30) : RUNS);
 const CEILING_SECONDS = intFlag("ceiling-seconds", flags["ceiling-seconds"], quick ? 1 : 2);
 const CEILING_CONNECTIONS = 16;
@@ -212,7 +218,7 @@ async function openRunner(backend: Backend): Promise<Opened> {
     const file = join(dir, "bench.db");
     sqlitePragmas.length = 0;
     const runner = await DefaultRunner.connect(`sqlite:///${file}`, options); // "sqlite:////tmp/…": absolute path
-    const pragmas = sqlitePragmas.filter((p) => /=/.test(p)).map((p) => p.replace(/\s+/g, ""));
+    const pragmas = [...new Set(sqlitePragmas.filter((p) => /=/.test(p)).map((p) => p.replace(/\s+/g, "")))];
     return {
       runner,
       async close() {
@@ -339,8 +345,8 @@ interface Row {
   baselines: BaselineResult[];
 }
 const rows = new Map<string, Row>();
-function row(backend: Backend, bench: BenchName | "baseline"): Row {
-  const k = `${backend}/${bench}`;
+function row(backend: Backend, bench: BenchName | "baseline", big = false): Row {
+  const k = `${backend}/${bench}${big ? "/big" : ""}`;
   let r = rows.get(k);
   if (!r) rows.set(k, (r = { backend, bench, reps: [], baselines: [] }));
   return r;
@@ -420,13 +426,20 @@ async function main(): Promise<number> {
             const warm = await latency(opened.runner, WARMUP_RUNS, index, `${phase} warm-up`);
             index += warm.executions;
             m = await latency(opened.runner, RUNS, index, phase);
+            index += m.executions;
           } else {
             const w = WORKLOADS[bench];
             const warm = await throughput(opened.runner, w, WARMUP_WORKFLOWS, index, `${phase} warm-up`);
             index += warm.executions;
             m = await throughput(opened.runner, w, N, index, phase);
+            index += m.executions;
+            if (BIG_N > 0) {
+              const big = await throughput(opened.runner, w, BIG_N, index, `${phase} N=${BIG_N}`);
+              index += big.executions;
+              row(backend, bench, true).reps.push(big);
+              log(`[${phase} N=${BIG_N}] ${(big.tasks / (big.elapsedMs / 1000)).toFixed(0)} tasks/s`);
+            }
           }
-          index += m.executions;
         } finally {
           const s = settingsSeen.get(backend) ?? new Set();
           s.add(opened.settings());
@@ -484,8 +497,33 @@ async function main(): Promise<number> {
       }
     }
   }
+  if (RSS_N > 0) {
+    for (const backend of backends) {
+      phase = `${backend} rss N=${RSS_N}`;
+      const opened = await withTimeout(`${phase}: connect`, 60_000, openRunner(backend));
+      try {
+        globalThis.gc?.();
+        const before = process.memoryUsage().rss;
+        let peak = before;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
+        const m = await throughput(opened.runner, WORKLOADS.pipeline, RSS_N, index, phase);
+        clearInterval(sampler);
+        index += m.executions;
+        globalThis.gc?.();
+        const after = process.memoryUsage().rss;
+        rssRows.push({ backend, n: RSS_N, before, peak: Math.max(peak, after), after, tasksPerSec: m.tasks / (m.elapsedMs / 1000), gc: typeof globalThis.gc === "function" });
+        log(`[${phase}] RSS ${(before / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} → ${(after / 2 ** 20).toFixed(0)} MB`);
+      } finally {
+        await withTimeout(`${phase}: shutdown`, 30_000, opened.close());
+      }
+      if (errors.length) return finish(started, pgDescription);
+    }
+  }
   return finish(started, pgDescription);
 }
+
+/** Runner RSS around one run of RSS_N pipeline executions submitted at once. */
+const rssRows: Array<{ backend: Backend; n: number; before: number; peak: number; after: number; tasksPerSec: number; gc: boolean }> = [];
 
 // ------------------------------------------------------------------ the table
 
@@ -624,8 +662,10 @@ function report(started: number, pgDescription: string | undefined): number {
     lines.push(
       `| ${backend} | baseline: 1-row INSERT, autocommit, 1 connection | ${fmt(median(base.baselines.map((b) => b.commits)), 0)} | 1 | — | ${fmt(commitRate)} commits/s | ${fmt(commitP50)} | ${fmt(commitP95)} | 1 commit | ${spread(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)))} | 1 | 1 | 1 | — |`,
     );
-    for (const bench of benches) {
-      const r = rows.get(`${backend}/${bench}`);
+    for (const key of benches.flatMap((b) => [b, `${b}/big`])) {
+      const bench = key.split("/")[0] as BenchName;
+      const big = key.endsWith("/big");
+      const r = rows.get(`${backend}/${key}`);
       if (!r) continue;
       const per = (f: (m: Measured) => number) => median(r.reps.map(f));
       const tasksPerSec = r.reps.map((m) => m.tasks / (m.elapsedMs / 1000));
@@ -640,7 +680,7 @@ function report(started: number, pgDescription: string | undefined): number {
         [
           backend,
           latencyRow ? "latency: 3-task chain, one at a time (execute → result)" : `${bench} (${WORKLOADS[bench].tasks} task${WORKLOADS[bench].tasks > 1 ? "s" : ""}/wf)`,
-          latencyRow ? RUNS : N,
+          latencyRow ? RUNS : big ? BIG_N : N,
           C,
           latencyRow ? "—" : fmt(per((m) => m.executions / (m.elapsedMs / 1000))),
           latencyRow ? "—" : fmt(median(tasksPerSec)),
@@ -657,6 +697,18 @@ function report(started: number, pgDescription: string | undefined): number {
     }
   }
   lines.push(...peerLines());
+  const rssLines = rssRows.length
+    ? [
+        "",
+        `Runner RSS: ${RSS_N} \`pipeline\` executions (${RSS_N * 3} tasks) submitted at once, C = ${C}, every result checked`,
+        "",
+        "| backend | N | RSS before MB | peak MB | after MB | tasks/s |",
+        "|---|--:|--:|--:|--:|--:|",
+        ...rssRows.map((r) => `| ${r.backend} | ${r.n} | ${fmt(r.before / 2 ** 20, 0)} | ${fmt(r.peak / 2 ** 20, 0)} | ${fmt(r.after / 2 ** 20, 0)} | ${fmt(r.tasksPerSec)} |`),
+        "",
+        `- RSS of this whole process (engine, bench, drivers; results of all N executions are held until checked), sampled every 25 ms; "after" is read once all results were checked${rssRows[0]!.gc ? ", after a forced GC" : " (no forced GC: node runs without --expose-gc)"}.`,
+      ]
+    : [];
 
   const notes = [
     `cloaca bench — ${new Date(started).toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"})`,
@@ -664,6 +716,7 @@ function report(started: number, pgDescription: string | undefined): number {
     "",
     ...header,
     ...lines,
+    ...rssLines,
     "",
     "- wf/s, tasks/s: N executions submitted at once (`runner.start` ×N concurrently, each then `wait()`ed), clock stopped at the last result; C = `maxConcurrentTasks`. p50/p95 there: per execution, submit → result (includes queueing behind the other N−1).",
     `- latency: ${RUNS} runs of the 3-task chain, each after a random 0–20 ms idle pause; p50/p95 of \`runner.execute\` → resolution. "commits' worth" = p50 ÷ the baseline's per-commit p50 from this run.`,
