@@ -210,7 +210,8 @@ export class SqlStore {
     const finishExecutions =
       `UPDATE ${p}cloaca_executions AS x SET status = v.st, final_context = v.ctx, error_message = v.err, completed_at = v.at ` +
       `FROM ${d.rows({ xid: "text", st: "text", ctx: "text", err: "text", at: "int" })} ` +
-      `WHERE x.id = v.xid AND x.status IN ('Running','Paused')`;
+      // `|| ''` keeps SQLite from walking the status index (every running execution) instead of the rows.
+      `WHERE x.id = v.xid AND (x.status || '') IN ('Running','Paused')`;
     return {
       insertExecutions,
       insertTasks,
@@ -224,10 +225,12 @@ export class SqlStore {
         : "",
       // The pick is a materialized CTE: PostgreSQL must lock and limit the rows exactly once (an
       // `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-evaluated and claim more than n).
+      // CROSS JOIN makes SQLite drive the join from the Ready-task index (it would otherwise walk every Running
+      // execution); PostgreSQL plans it as the inner join it is.
       claim:
         `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${p}cloaca_tasks c ` +
-        `JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
-        `WHERE c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' AND ${d.inList("c.workflow_name")} ` +
+        `CROSS JOIN ${p}cloaca_executions e ` +
+        `WHERE e.id = c.execution_id AND c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' AND ${d.inList("c.workflow_name")} ` +
         `ORDER BY c.ready_at LIMIT ? ${d.claimLock}) ` +
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
         `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
@@ -241,7 +244,8 @@ export class SqlStore {
         `WHERE ${d.inList("execution_id")} AND ${d.inList("task_id")} AND status IN ${TERMINAL_TASK}`,
       // Outcomes of claimed attempts, guarded by owner and attempt. Retries keep completed_at and become
       // Ready at their due time; skips by a trigger rule give the attempt back; a Running row has no output
-      // or skip reason yet, so writing NULLs there changes nothing.
+      // or skip reason yet, so writing NULLs there changes nothing. (`|| ''`: SQLite looks rows up by key, not
+      // through the owner index.)
       finishTasks:
         `UPDATE ${p}cloaca_tasks AS t SET status = v.st, output_context = v.out, ` +
         `error_message = CASE WHEN v.st = 'Skipped' THEN t.error_message ELSE v.err END, skip_reason = v.why, ` +
@@ -250,7 +254,7 @@ export class SqlStore {
         `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
         `FROM ${d.rows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
         `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
-        `AND t.claimed_by = ? AND t.attempt = v.att RETURNING execution_id, task_id`,
+        `AND (t.claimed_by || '') = ? AND t.attempt = v.att RETURNING execution_id, task_id`,
       // A dependent's counters after terminal dependencies, and what follows when the last one ended: Skipped
       // (default rule, a dependency failed or was skipped), claimed here (v.loc, execution Running) or Ready.
       // Every SET expression sees the row as it was before the statement.
@@ -290,8 +294,8 @@ export class SqlStore {
         `ORDER BY e.id, t.position`,
       statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
       nextReadyAt:
-        `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
-        `WHERE c.status = 'Ready' AND e.status = 'Running' AND ${d.inList("c.workflow_name")}`,
+        `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c CROSS JOIN ${p}cloaca_executions e ` +
+        `WHERE e.id = c.execution_id AND c.status = 'Ready' AND e.status = 'Running' AND ${d.inList("c.workflow_name")}`,
       registerRunner:
         `INSERT INTO ${p}cloaca_runners (id, name, hostname, pid, started_at, heartbeat_at, stale_after_ms) ` +
         `VALUES (?, ?, ?, ?, ${d.nowMs}, ${d.nowMs}, ?)`,
