@@ -1,0 +1,95 @@
+/**
+ * Outcomes are recorded set-based, many executions per transaction, and a runner's waiters get the result
+ * built inside the finishing transaction (no read after commit). These tests hold both to what a plain,
+ * one-at-a-time reading of the database says.
+ */
+import { expect, it } from "vitest";
+import { WorkflowBuilder, type ExecutionSnapshot } from "../../src/index.js";
+import { forEachBackend } from "../support/backends.js";
+import { freshDatabase, openRunner } from "../support/runner.js";
+
+let seq = 0;
+const unique = (base: string) => `${base}-${process.pid}-${++seq}`;
+
+/** A snapshot as plain data (the context as an object), for deep comparison. */
+function plain(s: ExecutionSnapshot) {
+  return { ...s, finalContext: s.finalContext.toObject(), durationMs: undefined };
+}
+
+forEachBackend((backend) => {
+  it("the result a waiter gets from the finishing transaction equals what getExecution reads back", async () => {
+    const name = unique("result");
+    const wf = new WorkflowBuilder(name)
+      .task("a", (ctx) => ctx.set("a", { nested: [1, 2] }))
+      .task("b", { dependencies: ["a"], retry: { maxAttempts: 2, initialDelayMs: 1 } }, (ctx, h) => {
+        if (h.attempt === 1) throw new Error("first attempt fails");
+        ctx.set("b", h.attempt);
+      })
+      .task("c", { dependencies: ["a"], retry: { maxAttempts: 1 } }, () => {
+        throw new Error("c always fails");
+      })
+      .task("d", { dependencies: ["c"] }, (ctx) => ctx.set("d", true))
+      .build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf] });
+    const result = await runner.execute(name, { input: "x" });
+    expect(result.status).toBe("Failed");
+    expect(result.errorMessage).toContain("c always fails");
+    expect(result.taskResults.map((t) => [t.taskId, t.status, t.attempts, t.skipReason])).toEqual([
+      ["a", "Completed", 1, undefined],
+      ["b", "Completed", 2, undefined],
+      ["c", "Failed", 1, undefined],
+      ["d", "Skipped", 0, "upstream failed"],
+    ]);
+    const read = await runner.getExecution(result.executionId);
+    expect(plain(result)).toEqual(plain(read));
+  });
+
+  it("a waiter's result is its own: changing its context changes no other waiter's result", async () => {
+    const name = unique("own");
+    const wf = new WorkflowBuilder(name).task("t", (ctx) => ctx.set("list", [1])).build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf] });
+    const exec = await runner.start(name);
+    const [first, second] = await Promise.all([exec.wait(), exec.wait()]);
+    first.finalContext.set("list", ["changed"]);
+    expect(second.finalContext.get("list")).toEqual([1]);
+    expect((await exec.wait()).finalContext.get("list")).toEqual([1]);
+  });
+
+  it("many executions finishing in shared batches each get their own statuses, skips and final context", async () => {
+    const name = unique("many");
+    const wf = new WorkflowBuilder(name)
+      .task("a", (ctx) => ctx.set("seen", [ctx.get<number>("i")]))
+      .task("b", { dependencies: ["a"], retry: { maxAttempts: 1 } }, (ctx) => {
+        if (ctx.get<number>("i")! % 2 === 1) throw new Error(`odd ${ctx.get<number>("i")}`);
+        ctx.set("b", ctx.get<number>("i")! * 10);
+      })
+      .task("c", { dependencies: ["b"] }, (ctx) => ctx.set("c", true))
+      .task("d", { dependencies: ["c"] }, (ctx) => ctx.set("d", true))
+      .task("e", { dependencies: ["a"] }, (ctx) => ctx.set("e", ctx.get<number>("i")))
+      .build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf], maxConcurrentTasks: 8 });
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => (await runner.start(name, { i })).wait()),
+    );
+    results.forEach((r, i) => {
+      const tasks = r.taskResults.map((t) => [t.taskId, t.status, t.skipReason]);
+      if (i % 2 === 1) {
+        expect(r.status).toBe("Failed");
+        expect(r.errorMessage).toContain(`odd ${i}`);
+        expect(tasks).toEqual([
+          ["a", "Completed", undefined],
+          ["b", "Failed", undefined],
+          ["c", "Skipped", "upstream failed"],
+          ["d", "Skipped", "upstream skipped"],
+          ["e", "Completed", undefined],
+        ]);
+      } else {
+        expect(r.status).toBe("Completed");
+        expect(tasks.every(([, status]) => status === "Completed")).toBe(true);
+        expect(r.finalContext.toObject()).toMatchObject({ i, seen: [i], b: i * 10, c: true, d: true, e: i });
+      }
+    });
+    // What the waiters got is what the database holds.
+    for (const r of results) expect(plain(r)).toEqual(plain(await runner.getExecution(r.executionId)));
+  });
+});
