@@ -4,8 +4,9 @@
  * of active executions), skips cascade, and an execution is finished when its last task is.
  *
  * Set-based: a batch of outcomes — of any number of executions — costs a fixed number of statements
- * (record the attempts, advance their dependents, count against executions, read the finishing ones), not
- * a few per outcome. Each cascade level of skips adds one.
+ * (record the attempts and count them against their executions, advance their dependents, read the
+ * finishing executions), not a few per outcome. Each cascade level of skips adds one, and a cascade one
+ * more count.
  */
 import { taskKey, type Advance, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import type { ClaimedTask, Queryable } from "../store/store.js";
@@ -52,8 +53,8 @@ interface MutableEffects {
 interface ExecutionWork {
   readonly workflow: Workflow;
   owner: { effects: MutableEffects; outcome: Outcome };
-  finished: number;
-  failed: number;
+  /** Tasks skipped by the cascade (not yet counted against the execution). */
+  cascaded: number;
 }
 
 /**
@@ -70,10 +71,12 @@ export async function recordOutcomes(
   outcomes: readonly Outcome[],
   reserveSlot: () => boolean,
 ): Promise<OutcomeEffects[]> {
-  const written = await store.finishTasks(tx, outcomes, runnerId, now);
+  const { written, counts } = await store.finishTasks(tx, outcomes, runnerId, now);
   const results: MutableEffects[] = [];
   const work = new Map<string, ExecutionWork>();
-  let terminal: Array<{ executionId: string; taskId: string; status: Terminal }> = [];
+  // The batch's own outcomes were counted against their executions by finishTasks; skips that cascade from
+  // them are counted below.
+  let terminal: Array<{ executionId: string; taskId: string; status: Terminal; cascaded: boolean }> = [];
   for (const outcome of outcomes) {
     const { claim, write } = outcome;
     const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, skipped: [], finished: undefined, result: undefined, events: [] };
@@ -89,12 +92,12 @@ export async function recordOutcomes(
     }
     let w = work.get(claim.executionId);
     if (!w) {
-      w = { workflow: outcome.workflow, owner: { effects, outcome }, finished: 0, failed: 0 };
+      w = { workflow: outcome.workflow, owner: { effects, outcome }, cascaded: 0 };
       work.set(claim.executionId, w);
     }
     w.owner = { effects, outcome };
     const status: Terminal = write.kind === "completed" ? "Completed" : write.kind === "failed" ? "Failed" : "Skipped";
-    terminal.push({ executionId: claim.executionId, taskId: claim.taskId, status });
+    terminal.push({ executionId: claim.executionId, taskId: claim.taskId, status, cascaded: false });
   }
 
   // Propagate terminal outcomes through the DAGs, one statement per level of the skip cascade. A dependent
@@ -106,8 +109,7 @@ export async function recordOutcomes(
     const advances = new Map<string, Advance>();
     for (const t of terminal) {
       const w = work.get(t.executionId)!;
-      w.finished++;
-      if (t.status === "Failed") w.failed++;
+      if (t.cascaded) w.cascaded++;
       for (const dependent of w.workflow.dependents(t.taskId)) {
         const k = taskKey(t.executionId, dependent);
         let d = advances.get(k);
@@ -130,7 +132,7 @@ export async function recordOutcomes(
         const reason = r.skipReason ?? "upstream skipped";
         effects.skipped.push({ taskId: r.taskId, reason });
         effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_skipped", data: { reason } });
-        terminal.push({ executionId: r.executionId, taskId: r.taskId, status: "Skipped" });
+        terminal.push({ executionId: r.executionId, taskId: r.taskId, status: "Skipped", cascaded: true });
       } else if (r.status === "Running" || r.status === "Ready") {
         effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_ready" });
         if (r.claim) effects.localClaims.push(r.claim);
@@ -139,10 +141,11 @@ export async function recordOutcomes(
     }
   }
 
-  const counts = await store.adjustExecutions(
-    tx,
-    [...work].map(([executionId, w]) => ({ executionId, finished: w.finished, failed: w.failed })),
-  );
+  const cascaded = [...work].filter(([, w]) => w.cascaded > 0);
+  if (cascaded.length) {
+    const after = await store.adjustExecutions(tx, cascaded.map(([executionId, w]) => ({ executionId, finished: w.cascaded, failed: 0 })));
+    for (const [id, c] of after) counts.set(id, c);
+  }
   const finishing: string[] = [];
   for (const [executionId, w] of work) {
     const c = counts.get(executionId);

@@ -112,6 +112,17 @@ export function taskKey(executionId: string, taskId: string): string {
   return `${executionId}\u0000${taskId}`;
 }
 
+/** An execution's task counters and status, as a statement left them. */
+export interface ExecutionCounts {
+  readonly unfinished: number;
+  readonly failed: number;
+  readonly status: ExecutionStatus;
+}
+
+function toCounts(r: Record<string, unknown>): ExecutionCounts {
+  return { unfinished: Number(r.unfinished_tasks), failed: Number(r.failed_tasks), status: r.status as ExecutionStatus };
+}
+
 /** An execution and its tasks in declaration order, each task with its stored output. */
 export interface ExecutionRows {
   readonly execution: ExecutionRecord;
@@ -212,6 +223,15 @@ export class SqlStore {
       `FROM ${d.rows({ xid: "text", st: "text", ctx: "text", err: "text", at: "int" })} ` +
       // `|| ''` keeps SQLite from walking the status index (every running execution) instead of the rows.
       `WHERE x.id = v.xid AND (x.status || '') IN ('Running','Paused')`;
+    const finishTasksText =
+      `UPDATE ${p}cloaca_tasks AS t SET status = v.st, output_context = v.out, ` +
+      `error_message = CASE WHEN v.st = 'Skipped' THEN t.error_message ELSE v.err END, skip_reason = v.why, ` +
+      `completed_at = CASE WHEN v.st = 'Ready' THEN t.completed_at ELSE ? END, ` +
+      `ready_at = CASE WHEN v.st = 'Ready' THEN v.due ELSE t.ready_at END, ` +
+      `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
+      `FROM ${d.rows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
+      `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
+      `AND (t.claimed_by || '') = ? AND t.attempt = v.att RETURNING execution_id, task_id, status`;
     return {
       insertExecutions,
       insertTasks,
@@ -246,15 +266,7 @@ export class SqlStore {
       // Ready at their due time; skips by a trigger rule give the attempt back; a Running row has no output
       // or skip reason yet, so writing NULLs there changes nothing. (`|| ''`: SQLite looks rows up by key, not
       // through the owner index.)
-      finishTasks:
-        `UPDATE ${p}cloaca_tasks AS t SET status = v.st, output_context = v.out, ` +
-        `error_message = CASE WHEN v.st = 'Skipped' THEN t.error_message ELSE v.err END, skip_reason = v.why, ` +
-        `completed_at = CASE WHEN v.st = 'Ready' THEN t.completed_at ELSE ? END, ` +
-        `ready_at = CASE WHEN v.st = 'Ready' THEN v.due ELSE t.ready_at END, ` +
-        `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
-        `FROM ${d.rows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
-        `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
-        `AND (t.claimed_by || '') = ? AND t.attempt = v.att RETURNING execution_id, task_id`,
+      finishTasks: finishTasksText,
       // A dependent's counters after terminal dependencies, and what follows when the last one ended: Skipped
       // (default rule, a dependency failed or was skipped), claimed here (v.loc, execution Running) or Ready.
       // Every SET expression sees the row as it was before the statement.
@@ -284,6 +296,17 @@ export class SqlStore {
         `UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - v.fin, failed_tasks = x.failed_tasks + v.nf ` +
         `FROM ${d.rows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
         `RETURNING id, unfinished_tasks, failed_tasks, status`,
+      // PostgreSQL: the attempts' outcomes and their count against the executions in one statement (the
+      // count is derived from the rows actually written, so a lost claim counts for nothing).
+      finishAndCount: d.capabilities.writableCtes
+        ? `WITH fin AS (${finishTasksText}), ` +
+          `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
+          `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ` +
+          `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
+          `failed_tasks = x.failed_tasks + n.nf FROM n WHERE x.id = n.xid RETURNING x.id, x.unfinished_tasks, x.failed_tasks, x.status) ` +
+          `SELECT 't' AS k, execution_id AS id, task_id, 0 AS unfinished_tasks, 0 AS failed_tasks, status FROM fin ` +
+          `UNION ALL SELECT 'x', id, NULL, unfinished_tasks, failed_tasks, status FROM adj`
+        : "",
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
       // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
       snapshots:
@@ -564,16 +587,19 @@ export class SqlStore {
   }
 
   /**
-   * Writes the outcomes of claimed attempts (one statement for all); returns the keys
-   * (`executionId \0 taskId`) of those written — a claim another runner took over is left untouched.
+   * Writes the outcomes of claimed attempts and counts the terminal ones against their executions (one
+   * statement on PostgreSQL, two on SQLite). A claim another runner took over is left untouched and counts
+   * for nothing. Returns the keys (`executionId \0 taskId`) written and each touched execution's counters.
    */
   async finishTasks(
     tx: Queryable,
     items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>,
     runnerId: string,
     now: number,
-  ): Promise<Set<string>> {
-    if (!items.length) return new Set();
+  ): Promise<{ written: Set<string>; counts: Map<string, ExecutionCounts> }> {
+    const written = new Set<string>();
+    const counts = new Map<string, ExecutionCounts>();
+    if (!items.length) return { written, counts };
     const rows = items.map(({ claim, write }) => ({
       eid: claim.executionId,
       tid: claim.taskId,
@@ -584,8 +610,24 @@ export class SqlStore {
       why: write.kind === "skipped" ? write.reason : null,
       due: write.kind === "retry" ? write.readyAt : null,
     }));
-    const out = await tx.query(this.sql.finishTasks, [now, this.dialect.rowsParam(rows), runnerId]);
-    return new Set(out.map((r) => taskKey(String(r.execution_id), String(r.task_id))));
+    const params = [now, this.dialect.rowsParam(rows), runnerId];
+    if (this.capabilities.writableCtes) {
+      for (const r of await tx.query(this.sql.finishAndCount, params)) {
+        if (r.k === "t") written.add(taskKey(String(r.id), String(r.task_id)));
+        else counts.set(String(r.id), toCounts(r));
+      }
+      return { written, counts };
+    }
+    const perExecution = new Map<string, { executionId: string; finished: number; failed: number }>();
+    for (const r of await tx.query(this.sql.finishTasks, params)) {
+      const executionId = String(r.execution_id);
+      written.add(taskKey(executionId, String(r.task_id)));
+      let n = perExecution.get(executionId);
+      if (!n) perExecution.set(executionId, (n = { executionId, finished: 0, failed: 0 }));
+      if (r.status !== "Ready") n.finished++;
+      if (r.status === "Failed") n.failed++;
+    }
+    return { written, counts: await this.adjustExecutions(tx, [...perExecution.values()]) };
   }
 
   /**
@@ -625,16 +667,11 @@ export class SqlStore {
   async adjustExecutions(
     tx: Queryable,
     rows: ReadonlyArray<{ executionId: string; finished: number; failed: number }>,
-  ): Promise<Map<string, { unfinished: number; failed: number; status: ExecutionStatus }>> {
+  ): Promise<Map<string, ExecutionCounts>> {
     if (!rows.length) return new Map();
     const param = rows.map((r) => ({ xid: r.executionId, fin: r.finished, nf: r.failed }));
     const out = await tx.query(this.sql.adjust, [this.dialect.rowsParam(param)]);
-    return new Map(
-      out.map((r) => [
-        String(r.id),
-        { unfinished: Number(r.unfinished_tasks), failed: Number(r.failed_tasks), status: r.status as ExecutionStatus },
-      ]),
-    );
+    return new Map(out.map((r) => [String(r.id), toCounts(r)]));
   }
 
   /** Appends events (one statement). */
