@@ -205,7 +205,7 @@ export class DefaultRunner {
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
   readonly #inputs = new InputCache();
-  /** Executions this runner finished, as committed: their waiters here get the result without a read. */
+  /** Executions this runner finished while waiters here waited for them: the result as committed, no read needed. */
   readonly #results = new Map<string, ExecutionRows>();
   /** Executions started here and not yet seen to finish: a first wait for one needs no status read. */
   readonly #live = new Set<string>();
@@ -638,7 +638,8 @@ export class DefaultRunner {
         // until something wakes us (a finish here, a notification, or the backstop poll). Otherwise: read.
         const known = this.#results.get(executionId);
         if (known) {
-          // A copy per caller: a result's context is the caller's to change.
+          // The last waiter here takes it; each gets its own copy (a result's context is the caller's to change).
+          if (set.size <= 1) this.#results.delete(executionId);
           const execution = { ...known.execution, finalContext: cloneJson(known.execution.finalContext ?? {}) };
           return toSnapshot(execution, known.tasks) as WorkflowResult;
         }
@@ -1025,7 +1026,11 @@ export class DefaultRunner {
     if (effects.finished) {
       this.#inputs.forget(executionId);
       this.#live.delete(executionId);
-      if (effects.result) bounded(this.#results, executionId, RESULTS_CAPACITY, effects.result);
+      // Kept only for waiters already here (the usual `execute`); a later `wait` reads the database.
+      if (effects.result && this.#waiters.has(executionId)) {
+        const { execution, tasks } = effects.result;
+        bounded(this.#results, executionId, RESULTS_CAPACITY, { execution, tasks: tasks.map((t) => ({ ...t, output: undefined })) });
+      }
       return;
     }
     if (write.kind === "completed") this.#inputs.record(executionId, { taskId: claim.taskId, status: "Completed", output: write.output });
