@@ -1,6 +1,7 @@
 /**
  * Baselines measured in the same run as the engine: what one durable commit costs on this machine.
- * A loop of single-row INSERTs, each its own (autocommit) transaction, on one connection:
+ * A loop of single-row INSERTs, each its own (autocommit) transaction, on one connection, then a few more each
+ * after a random idle pause (what one commit costs when the machine was idle, as in the latency runs):
  * - PostgreSQL through `pg` (named prepared statement), in a scratch schema dropped afterwards;
  * - SQLite through better-sqlite3 in WAL mode with synchronous=FULL (the engine's defaults), in a temp file.
  */
@@ -13,9 +14,14 @@ export interface BaselineResult {
   commits: number;
   elapsedMs: number;
   latenciesMs: number[];
+  /** Single commits each after a random 0–20 ms idle pause, like the latency runs (a commit from idle). */
+  idleLatenciesMs: number[];
 }
 
 const WARMUP = 20;
+/** Commits timed after an idle pause. */
+const IDLE_COMMITS = 50;
+const pause = () => new Promise<void>((r) => setTimeout(r, Math.random() * 20));
 
 export async function pgBaseline(url: string, schema: string, durationMs: number): Promise<BaselineResult> {
   const client = new pg.Client({ connectionString: url, application_name: "cloaca-bench-baseline" });
@@ -35,16 +41,24 @@ export async function pgBaseline(url: string, schema: string, durationMs: number
       latenciesMs.push(now - s);
     }
     const elapsedMs = now - t0;
+    const idleLatenciesMs: number[] = [];
+    for (let i = 0; i < IDLE_COMMITS; i++) {
+      await pause();
+      const s = performance.now();
+      await client.query({ ...insert, values: [`idle-${i}`] });
+      idleLatenciesMs.push(performance.now() - s);
+    }
     const [row] = (await client.query(`SELECT count(*)::int AS n FROM "${schema}".commits`)).rows as Array<{ n: number }>;
-    if (row?.n !== latenciesMs.length + WARMUP) throw new Error(`baseline: ${row?.n} rows, expected ${latenciesMs.length + WARMUP}`);
-    return { commits: latenciesMs.length, elapsedMs, latenciesMs };
+    const expected = latenciesMs.length + WARMUP + IDLE_COMMITS;
+    if (row?.n !== expected) throw new Error(`baseline: ${row?.n} rows, expected ${expected}`);
+    return { commits: latenciesMs.length, elapsedMs, latenciesMs, idleLatenciesMs };
   } finally {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
     await client.end();
   }
 }
 
-export function sqliteBaseline(dir: string, durationMs: number): BaselineResult {
+export async function sqliteBaseline(dir: string, durationMs: number): Promise<BaselineResult> {
   const db = new Database(join(dir, "baseline.db"));
   try {
     const mode = db.pragma("journal_mode = WAL", { simple: true });
@@ -63,9 +77,18 @@ export function sqliteBaseline(dir: string, durationMs: number): BaselineResult 
       now = performance.now();
       latenciesMs.push(now - s);
     }
+    const elapsedMs = now - t0;
+    const idleLatenciesMs: number[] = [];
+    for (let i = 0; i < IDLE_COMMITS; i++) {
+      await pause();
+      const s = performance.now();
+      insert.run(`idle-${i}`);
+      idleLatenciesMs.push(performance.now() - s);
+    }
     const n = Number(db.prepare("SELECT count(*) AS n FROM commits").pluck().get());
-    if (n !== latenciesMs.length + WARMUP) throw new Error(`baseline: ${n} rows, expected ${latenciesMs.length + WARMUP}`);
-    return { commits: latenciesMs.length, elapsedMs: now - t0, latenciesMs };
+    const expected = latenciesMs.length + WARMUP + IDLE_COMMITS;
+    if (n !== expected) throw new Error(`baseline: ${n} rows, expected ${expected}`);
+    return { commits: latenciesMs.length, elapsedMs, latenciesMs, idleLatenciesMs };
   } finally {
     db.close();
   }

@@ -405,10 +405,10 @@ async function main(): Promise<number> {
       const b =
         backend === "postgres"
           ? await pgBaseline(PG_URL, `bench_${randomBytes(6).toString("hex")}`, BASELINE_MS)
-          : (() => {
+          : await (async () => {
               const dir = mkdtempSync(join(tmpdir(), "cloaca-bench-"));
               try {
-                return sqliteBaseline(dir, BASELINE_MS);
+                return await sqliteBaseline(dir, BASELINE_MS);
               } finally {
                 rmSync(dir, { recursive: true, force: true });
               }
@@ -659,6 +659,7 @@ function report(started: number, pgDescription: string | undefined): number {
     const commitRate = median(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)));
     const commitP50 = median(base.baselines.map((b) => percentile(b.latenciesMs, 50)));
     const commitP95 = median(base.baselines.map((b) => percentile(b.latenciesMs, 95)));
+    const idleP50 = median(base.baselines.map((b) => percentile(b.idleLatenciesMs, 50)));
     lines.push(
       `| ${backend} | baseline: 1-row INSERT, autocommit, 1 connection | ${fmt(median(base.baselines.map((b) => b.commits)), 0)} | 1 | — | ${fmt(commitRate)} commits/s | ${fmt(commitP50)} | ${fmt(commitP95)} | 1 commit | ${spread(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)))} | 1 | 1 | 1 | — |`,
     );
@@ -674,7 +675,7 @@ function report(started: number, pgDescription: string | undefined): number {
       const perTask = (f: (c: SqlCounts) => number) => fmt(per((m) => f(m.counts) / m.tasks), 2);
       const latencyRow = bench === "latency";
       const vs = latencyRow
-        ? `p50 = ${fmt(p50 / commitP50, 1)} commits' worth`
+        ? `p50 = ${fmt(p50 / commitP50, 1)} commits' worth (${fmt(p50 / idleP50, 1)} commits from idle, ${fmt(idleP50)} ms each)`
         : `tasks/s = ${fmt(median(tasksPerSec) / commitRate)} × commits/s`;
       lines.push(
         [
@@ -719,7 +720,7 @@ function report(started: number, pgDescription: string | undefined): number {
     ...rssLines,
     "",
     "- wf/s, tasks/s: N executions submitted at once (`runner.start` ×N concurrently, each then `wait()`ed), clock stopped at the last result; C = `maxConcurrentTasks`. p50/p95 there: per execution, submit → result (includes queueing behind the other N−1).",
-    `- latency: ${RUNS} runs of the 3-task chain, each after a random 0–20 ms idle pause; p50/p95 of \`runner.execute\` → resolution. "commits' worth" = p50 ÷ the baseline's per-commit p50 from this run.`,
+    `- latency: ${RUNS} runs of the 3-task chain, each after a random 0–20 ms idle pause; p50/p95 of \`runner.execute\` → resolution. "commits' worth" = p50 ÷ the baseline's per-commit p50 from this run; "commits from idle" = p50 ÷ the p50 of 50 single-row commits each made after the same kind of random idle pause (a chain is at least 4 commits: the start and one per task).`,
     "- baseline: one connection, a loop of single-row INSERTs each in its own autocommit transaction (commits/s and per-commit latency).",
     "- SQL counts: bench-only wrappers around `pg.Client.prototype.query` and better-sqlite3 statements, measured region only (warm-up excluded, background heartbeats/polls included). Round trips include BEGIN/COMMIT; commits = COMMITs + autocommit writes. (`pg_stat_statements` is available but not in `shared_preload_libraries`, so it is not used.)",
     "- node CPU: user+system CPU of this process (engine + bench + drivers) in the measured region, per task; the database server's CPU is not included.",
