@@ -12,8 +12,8 @@
  * fail its neighbours.
  *
  * One transaction at a time: with set-based writes a batch costs the same few statements whatever its
- * size, so the fewest, largest batches are the cheapest (measured: one lane beat two and four parallel
- * lanes by 1.4–1.6× on PostgreSQL, `bench/`), and batches never contend for rows or deadlock on them.
+ * size, so the fewest, largest batches are the cheapest (in profiling runs one lane beat two and four
+ * parallel lanes by 1.4–1.6× on PostgreSQL), and batches never contend for rows or deadlock on them.
  */
 import { WriteSet } from "../store/sql-store.js";
 import type { Driver, Queryable } from "../store/store.js";
