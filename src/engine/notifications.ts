@@ -12,3 +12,11 @@ export function finishedPayloads(runnerId: string, executionIds: readonly string
   for (let i = 0; i < executionIds.length; i += 100) out.push(`d:${runnerId}:${executionIds.slice(i, i + 100).join(",")}`);
   return out;
 }
+
+/** The runner and executions of a `d:` payload (see {@link finishedPayloads}), or undefined for another kind. */
+export function parseFinished(payload: string): { runnerId: string; executionIds: string[] } | undefined {
+  if (!payload.startsWith("d:")) return undefined;
+  const rest = payload.slice(2);
+  const colon = rest.indexOf(":");
+  return { runnerId: rest.slice(0, colon), executionIds: rest.slice(colon + 1).split(",") };
+}

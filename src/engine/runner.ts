@@ -14,7 +14,7 @@ import {
   RunnerStateError,
   WorkflowNotFoundError,
 } from "../errors.js";
-import type { ExecutionRows, SqlStore, TaskWrite, WriteSet } from "../store/sql-store.js";
+import { taskKey, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
 import type { ClaimedTask, TaskInputs } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
@@ -32,7 +32,7 @@ import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type Executi
 import { Slots } from "./slots.js";
 import { WriteBatcher, type BatchKind } from "./write-batcher.js";
 import { InputCache } from "./input-cache.js";
-import { finishedPayloads } from "./notifications.js";
+import { finishedPayloads, parseFinished } from "./notifications.js";
 import { WorkflowExecution } from "./workflow-execution.js";
 import { sweepDeadRunners } from "./recovery.js";
 
@@ -65,8 +65,6 @@ export interface ShutdownOptions {
   /** How long running tasks may take to finish before they are aborted and handed back (default 30000). */
   timeoutMs?: number;
 }
-
-const key = (executionId: string, taskId: string) => `${executionId}\u0000${taskId}`;
 
 /** New executions: planned into the transaction's write set, so a batch of them costs a few multi-row inserts. */
 const PLAN: BatchKind<(ws: WriteSet) => ClaimedTask[], ClaimedTask[]> = {
@@ -821,10 +819,10 @@ export class DefaultRunner {
     const [kind, arg] = [payload.slice(0, 1), payload.slice(2)];
     if (kind === "r" && arg !== this.runnerId) this.wake();
     else if (kind === "d") {
+      const finished = parseFinished(payload)!;
       // Our own finishes woke our waiters already (with the result in hand).
-      const [from, ids] = [arg.slice(0, arg.indexOf(":")), arg.slice(arg.indexOf(":") + 1)];
-      if (from === this.runnerId) return;
-      for (const id of ids.split(",")) {
+      if (finished.runnerId === this.runnerId) return;
+      for (const id of finished.executionIds) {
         this.#live.delete(id);
         this.#wakeWaiters(id);
       }
@@ -851,7 +849,7 @@ export class DefaultRunner {
     if (!claims.length) return;
     const unknown: ClaimedTask[] = [];
     for (const c of claims) {
-      this.#inflight.add(key(c.executionId, c.taskId));
+      this.#inflight.add(taskKey(c.executionId, c.taskId));
       const wf = this.#lookup(c.workflowName);
       const known = wf && this.#inputs.inputsFor(c.executionId, ancestorsOf(wf, c.taskId));
       if (known) this.#launch(c, known);
@@ -882,7 +880,7 @@ export class DefaultRunner {
     this.#runClaim(claim, inputs).catch(async (err) => {
       // Never leave a claim and its slot stuck on an unexpected error: report it and hand the task back.
       this.#report(`run ${claim.taskId}`, err);
-      if (this.#inflight.has(key(claim.executionId, claim.taskId))) await this.#handBack(claim);
+      if (this.#inflight.has(taskKey(claim.executionId, claim.taskId))) await this.#handBack(claim);
     });
   }
 
@@ -897,7 +895,7 @@ export class DefaultRunner {
   }
 
   #finishInflight(claim: ClaimedTask): void {
-    this.#inflight.delete(key(claim.executionId, claim.taskId));
+    this.#inflight.delete(taskKey(claim.executionId, claim.taskId));
     if (!this.#inflight.size) this.#drained?.();
   }
 
@@ -936,7 +934,7 @@ export class DefaultRunner {
 
     const ctx = Context.fromTrustedObject(mergeOutputs(merged, []));
     const controller = new AbortController();
-    const k = key(claim.executionId, claim.taskId);
+    const k = taskKey(claim.executionId, claim.taskId);
     this.#running.set(k, { controller, executionId: claim.executionId });
     if (this.#stopping) controller.abort(new AbortReason("shutdown", "the runner is shutting down"));
     this.#emit("taskStarted", { executionId: claim.executionId, taskId: claim.taskId, attempt: claim.attempt });
@@ -1069,7 +1067,7 @@ export class DefaultRunner {
     const seq = ++this.#sweepSeq;
     const seen = new Set<string>();
     for (const claim of await store.claimedBy(this.runnerId)) {
-      const k = key(claim.executionId, claim.taskId);
+      const k = taskKey(claim.executionId, claim.taskId);
       if (this.#inflight.has(k)) continue;
       const sighting = `${k}\u0000${claim.attempt}`;
       seen.add(sighting);

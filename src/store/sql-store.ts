@@ -564,7 +564,7 @@ export class SqlStore {
         byExecution.set(String(r.execution_id), r);
         continue;
       }
-      depStates.set(`${String(r.execution_id)}\u0000${String(r.task_id)}`, {
+      depStates.set(taskKey(String(r.execution_id), String(r.task_id)), {
         taskId: String(r.task_id),
         status: r.status as TaskStatus,
         output: parseJson(r.payload),
@@ -575,7 +575,7 @@ export class SqlStore {
       const exec = byExecution.get(c.executionId);
       const dependencies = new Map<string, DependencyState>();
       for (const dep of dependenciesOf(c)) {
-        const s = depStates.get(`${c.executionId}\u0000${dep}`);
+        const s = depStates.get(taskKey(c.executionId, dep));
         if (s) dependencies.set(dep, s);
       }
       out.set(c, {
