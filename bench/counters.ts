@@ -22,6 +22,20 @@ export interface SqlCounts {
   rollbacks: number;
 }
 
+/** What one measured phase (of the engine or a peer) produced. */
+export interface Measured {
+  /** Executions (units) measured. */
+  executions: number;
+  /** Tasks (steps) they ran. */
+  tasks: number;
+  elapsedMs: number;
+  /** Per execution: submit → verified result (for a peer: its recorded completion). */
+  latenciesMs: number[];
+  counts: SqlCounts;
+  /** User + system CPU of this process in the phase, µs. */
+  cpuUs: number;
+}
+
 const zero = (): SqlCounts => ({ roundTrips: 0, statements: 0, commits: 0, rollbacks: 0 });
 
 let enabled = false;

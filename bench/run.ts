@@ -38,10 +38,10 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { DefaultRunner, type Logger, type WorkflowResult } from "../src/index.js";
 import { pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
-import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startCounting, stopCounting, type SqlCounts } from "./counters.js";
+import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startCounting, stopCounting, type Measured, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
 import { pgLoopCeiling, pgbenchCeiling, type CeilingResult } from "./peers/ceiling.js";
-import { runPeerRep, type PeerMeasured } from "./peers/harness.js";
+import { runPeerRep } from "./peers/harness.js";
 import { PEERS } from "./peers/index.js";
 import type { Peer } from "./peers/types.js";
 
@@ -263,17 +263,6 @@ async function openRunner(backend: Backend): Promise<Opened> {
 
 // ------------------------------------------------------------------ measurements
 
-interface Measured {
-  /** Executions measured. */
-  executions: number;
-  /** Tasks they ran. */
-  tasks: number;
-  elapsedMs: number;
-  /** Per execution: submit → verified result. */
-  latenciesMs: number[];
-  counts: SqlCounts;
-  cpuUs: number;
-}
 
 function check(where: string, w: Workload, result: WorkflowResult, input: Record<string, number>): void {
   const wrong = w.verify(result, input);
@@ -353,7 +342,7 @@ function row(backend: Backend, bench: BenchName | "baseline", big = false): Row 
 }
 const settingsSeen = new Map<Backend, Set<string>>();
 const ceilings: CeilingResult[] = [];
-const peerRows = new Map<string, PeerMeasured[]>();
+const peerRows = new Map<string, Measured[]>();
 const peerSetupMs = new Map<string, number[]>();
 
 /** Load on the machine and other sessions on the server: this is a shared 2-core box, so the reader can judge the figures. */
@@ -580,7 +569,7 @@ function peerLines(): string[] {
     for (const bench of benches) {
       const reps = peerRows.get(`${peer.key}/${bench}`);
       if (!reps?.length) continue;
-      const per = (f: (m: PeerMeasured) => number) => median(reps.map(f));
+      const per = (f: (m: Measured) => number) => median(reps.map(f));
       const latencyRow = bench === "latency";
       const tasksPerSec = reps.map((m) => m.tasks / (m.elapsedMs / 1000));
       const p50 = latencyRow ? per((m) => percentile(m.latenciesMs, 50)) : NaN;

@@ -11,20 +11,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { startCounting, stopCounting, type SqlCounts } from "../counters.js";
+import { startCounting, stopCounting, type Measured, type SqlCounts } from "../counters.js";
 import { STEPS, benchQueries, createDatabase, dropDatabase, expected, sleep, type Peer, type PeerInstance, type PeerWorkload } from "./types.js";
 
 export type PeerBench = PeerWorkload | "latency";
 
-export interface PeerMeasured {
-  executions: number;
-  tasks: number;
-  elapsedMs: number;
-  /** Latency bench only: per chain, submit → recorded completion. */
-  latenciesMs: number[];
-  counts: SqlCounts;
-  cpuUs: number;
-}
 
 export interface PeerRepOptions {
   adminUrl: string;
@@ -41,7 +32,7 @@ export interface PeerRepOptions {
 }
 
 export interface PeerRepResult {
-  measured: Map<PeerBench, PeerMeasured>;
+  measured: Map<PeerBench, Measured>;
   errors: string[];
   /** Inputs used (so the caller can keep them unique). */
   used: number;
@@ -68,7 +59,7 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
   const tag = randomBytes(5).toString("hex");
   const dbName = `cloaca_bench_peer_${tag}`;
   const errors: string[] = [];
-  const measured = new Map<PeerBench, PeerMeasured>();
+  const measured = new Map<PeerBench, Measured>();
   let index = o.first;
   const t0 = performance.now();
   const pgUrl = peer.usesPostgres ? await createDatabase(o.adminUrl, dbName) : o.adminUrl;
