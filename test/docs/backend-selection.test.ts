@@ -16,7 +16,6 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import * as cloaca from "../../src/index.js";
 import {
@@ -44,7 +43,8 @@ import { basicSqliteUsage } from "../../examples/backend-selection/sqlite-basic.
 import { busyTimeoutRunner, customPathRunner, walRunner } from "../../examples/backend-selection/sqlite-configuration.js";
 import { useIntegrationRunner, useTestRunner } from "../../examples/backend-selection/testing-fixtures.js";
 import { handleConnectionIssues, handleLockedDatabase } from "../../examples/backend-selection/troubleshooting.js";
-import { pgUrl } from "../support/backends.js";
+import { pgQuery, pgUrl } from "../support/backends.js";
+import { closedPort } from "../support/net.js";
 
 // ------------------------------------------------------------------------------------------ helpers
 
@@ -96,17 +96,6 @@ function schemaUrl(schema: string, params = ""): string {
   return `${base}${base.includes("?") ? "&" : "?"}${params}options=-c%20search_path%3D${schema}`;
 }
 
-/** Runs one statement on the test server with a short-lived client. */
-async function pgQuery<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /** A fresh schema name, dropped (with everything in it) after the test. */
 function freshSchema(): string {
   const schema = newSchemaName();
@@ -123,15 +112,6 @@ async function tablesIn(schema: string): Promise<string[]> {
 }
 
 const ENGINE_TABLES = ["cloaca_events", "cloaca_executions", "cloaca_meta", "cloaca_migrations", "cloaca_runners", "cloaca_tasks"];
-
-/** A TCP port on 127.0.0.1 with nothing listening. */
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** The test server's URL with another user / database. */
 function pgUrlWith(change: (u: URL) => void): string {

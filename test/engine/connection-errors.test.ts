@@ -22,6 +22,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CloacaError, DatabaseConnectionError, DefaultRunner, WorkflowBuilder } from "../../src/index.js";
 import { forEachBackend, pgUrl } from "../support/backends.js";
 import { freshDatabase } from "../support/runner.js";
+import { closedPort } from "../support/net.js";
 
 const SECRET = `Pw-${randomBytes(6).toString("hex")}-s3cret`;
 
@@ -67,18 +68,6 @@ function expectConnectionError(err: unknown, phrase: string, secret?: string): v
       expect(text, `${where} leaks the password`).not.toContain(secret);
     }
   }
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on (bound, then released). */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A TCP server that accepts connections and never says a word (a black hole for the PostgreSQL handshake). */

@@ -105,3 +105,14 @@ export function forEachBackend(fn: (backend: TestBackend) => void): void {
     );
   }
 }
+
+/** Runs one statement on the PostgreSQL test server (as its superuser) with a short-lived client. */
+export async function pgQuery<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}

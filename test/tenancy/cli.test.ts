@@ -10,7 +10,6 @@
 import Database from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +20,7 @@ import { DefaultRunner } from "../../src/index.js";
 import { workflows as workerWorkflows } from "./fixtures/cli-worker-workflow.js";
 import { pgUrl } from "../support/backends.js";
 import { adminUrl, cleanupLater, freshName, freshTenant, isRolePassword, roleExists, schemaExists, su } from "./support.js";
+import { closedPort } from "../support/net.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
@@ -94,14 +94,6 @@ async function cloacaHere(args: readonly string[], opts: { env?: Record<string, 
 
 /** No stack trace lines in the output. */
 const NO_STACK = /^\s+at\s.+\(.*:\d+:\d+\)|^\s+at\s.+:\d+:\d+$/m;
-
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /**
  * The built package layout (bin/ + dist/ + package.json, node_modules linked), so that the real

@@ -5,11 +5,11 @@
  * with that string that fails.
  */
 import { format, inspect } from "node:util";
-import net from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DatabaseAdmin, DatabaseConnectionError, DefaultRunner, TenantConfig, TenantError, WorkflowBuilder, type Logger } from "../../src/index.js";
 import { pgUrl } from "../support/backends.js";
 import { adminUrl, freshName, freshTenant } from "./support.js";
+import { closedPort } from "../support/net.js";
 
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -54,14 +54,6 @@ function errorForms(err: unknown): string[] {
     chain.push(String(c), (c as Error).message ?? "", (c as Error).stack ?? "");
   }
   return [...chain, inspect(e, { depth: 10, showHidden: true }), format("%o", e), JSON.stringify(e)];
-}
-
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 describe("TenantConfig keeps its password out of every printable form", () => {

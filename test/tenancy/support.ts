@@ -5,7 +5,7 @@
 import { randomBytes, createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import pg from "pg";
 import { afterEach } from "vitest";
-import { pgUrl } from "../support/backends.js";
+import { pgQuery, pgUrl } from "../support/backends.js";
 
 /** `pgUrl` with `application_name=<name>` (or another parameter) added. */
 export function withParam(url: string, key: string, value: string): string {
@@ -23,15 +23,7 @@ export function freshName(prefix: string): string {
 }
 
 /** Runs statements as the test server's superuser on a short-lived connection. */
-export async function su<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 10_000 });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+export const su = pgQuery;
 
 export async function roleExists(name: string): Promise<boolean> {
   return (await su("SELECT 1 FROM pg_roles WHERE rolname = $1", [name])).length === 1;
