@@ -5,8 +5,9 @@
  * for every statement including `BEGIN IMMEDIATE` and `COMMIT`). Counting is off except inside a measured
  * region, so warm-ups and baselines are not counted.
  *
- * - `roundTrips`: every statement sent, BEGIN and COMMIT included (on PostgreSQL each is one network
- *   round trip; on SQLite one call into the library).
+ * - `roundTrips`: waits for the database, BEGIN and COMMIT included. On PostgreSQL a statement sent while
+ *   an earlier one on the same connection is still unanswered rides the same round trip (pipelining) and
+ *   is not counted again; on SQLite every statement is one call into the library.
  * - `statements`: the same without BEGIN / COMMIT / ROLLBACK.
  * - `commits`: durable write commits: explicit COMMITs plus writes sent outside a transaction
  *   (autocommit). Reads outside a transaction are not counted (they commit nothing to the log).
@@ -72,7 +73,8 @@ let installed = false;
 export const sqlitePragmas: string[] = [];
 
 const IN_TX = Symbol("cloaca-bench-in-tx");
-type Flagged = { [IN_TX]?: boolean };
+const IN_FLIGHT = Symbol("cloaca-bench-in-flight");
+type Flagged = { [IN_TX]?: boolean; [IN_FLIGHT]?: number };
 const sqliteState: Flagged = {};
 
 function firstWord(sql: string): string {
@@ -80,9 +82,9 @@ function firstWord(sql: string): string {
   return m ? m[1]!.toUpperCase() : "";
 }
 
-function record(state: Flagged, sql: string, isRead: boolean): void {
+function record(state: Flagged, sql: string, isRead: boolean, pipelined = false): void {
   if (!enabled) return;
-  counts.roundTrips++;
+  if (!pipelined) counts.roundTrips++;
   const w = firstWord(sql);
   if (w === "BEGIN" || w === "START") {
     state[IN_TX] = true;
@@ -110,13 +112,21 @@ export function installCounters(): void {
   proto.query = function (this: Flagged, ...args: unknown[]) {
     const a0 = args[0];
     const text = typeof a0 === "string" ? a0 : a0 && typeof a0 === "object" && "text" in a0 ? String((a0 as { text: unknown }).text) : "";
+    const pipelined = (this[IN_FLIGHT] ?? 0) > 0;
     if (text) {
       const w = firstWord(text);
-      if (enabled) record(this, text, w === "SELECT" && !/pg_notify/i.test(text));
+      if (enabled) record(this, text, w === "SELECT" && !/pg_notify/i.test(text), pipelined);
       else if (w === "BEGIN") this[IN_TX] = true;
       else if (w === "COMMIT" || w === "ROLLBACK") this[IN_TX] = false;
     }
-    return text ? profiled("postgres", text, () => origQuery.apply(this, args)) : origQuery.apply(this, args);
+    const result = text ? profiled("postgres", text, () => origQuery.apply(this, args)) : origQuery.apply(this, args);
+    // Statements answered by promise are tracked in flight (callback-style calls, e.g. from peers, are not).
+    if (result && typeof (result as { then?: unknown }).then === "function") {
+      this[IN_FLIGHT] = (this[IN_FLIGHT] ?? 0) + 1;
+      const settle = () => void (this[IN_FLIGHT] = (this[IN_FLIGHT] ?? 1) - 1);
+      (result as Promise<unknown>).then(settle, settle);
+    }
+    return result;
   };
 
   // SQLite: one connection per runner and one runner at a time in the bench, so one state suffices.

@@ -433,7 +433,7 @@ export class DefaultRunner {
   /** Group commit for outcomes and new executions (see write-batcher.ts). */
   get #writes(): WriteBatcher {
     const store = this.#store;
-    this.#batcher ??= new WriteBatcher(store.driver, (tx, ws) => store.flush(tx, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
+    this.#batcher ??= new WriteBatcher(store.driver, (q, ws) => store.flushStatements(q, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
     return this.#batcher;
   }
 

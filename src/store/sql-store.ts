@@ -27,6 +27,12 @@ export interface StoreHooks {
   notifyMany(tx: Queryable, channel: string, payloads: readonly string[]): Promise<void>;
 }
 
+/** A statement with its parameters. */
+export interface Statement {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+}
+
 /** A task row to create with its execution. */
 export interface NewTask {
   readonly taskId: string;
@@ -313,7 +319,9 @@ export class SqlStore {
         `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
         `e.pause_reason, e.created_at, e.completed_at, t.task_id, t.status AS task_status, t.attempt, ` +
         `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context ` +
-        `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id WHERE ${d.inList("e.id")} ` +
+        // The second list lets PostgreSQL fetch the tasks by key (it otherwise hash-joins a scan of all tasks).
+        `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id AND ${d.inList("t.execution_id")} ` +
+        `WHERE ${d.inList("e.id")} ` +
         `ORDER BY e.id, t.position`,
       statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
       nextReadyAt:
@@ -506,10 +514,11 @@ export class SqlStore {
   }
 
   /**
-   * Writes what `ws` gathered: one statement per table (any number of rows, one JSON parameter each), then
-   * the notifications. On PostgreSQL all of it is one statement (data-modifying CTEs).
+   * The statements that write what `ws` gathered: one per table (any number of rows, one JSON parameter
+   * each); on PostgreSQL all of it, notifications included, is one statement (data-modifying CTEs). Empty
+   * when there is nothing to write. `q` is only read from, once, for the notification channel.
    */
-  async flush(tx: Queryable, ws: WriteSet, runnerId: string | undefined, now: number): Promise<void> {
+  async flushStatements(q: Queryable, ws: WriteSet, runnerId: string | undefined, now: number): Promise<Statement[]> {
     const rows = this.dialect.rowsParam;
     const events = ws.events.map((e) => ({
       eid: e.executionId,
@@ -520,25 +529,23 @@ export class SqlStore {
       at: now,
     }));
     if (this.capabilities.writableCtes) {
-      if (!ws.executions.length && !ws.tasks.length && !events.length && !ws.finishes.length && !ws.notifications.size) return;
-      const channel = ws.notifications.size ? await this.channelIn(tx) : "";
-      await tx.query(this.sql.flushAll, [
-        rows(ws.executions),
-        rows(ws.tasks),
-        rows(events),
-        rows(ws.finishes),
-        channel,
-        [...ws.notifications],
-      ]);
-      return;
+      if (!ws.executions.length && !ws.tasks.length && !events.length && !ws.finishes.length && !ws.notifications.size) return [];
+      const channel = ws.notifications.size && this.capabilities.listenNotify ? await this.channelIn(q) : "";
+      const params = [rows(ws.executions), rows(ws.tasks), rows(events), rows(ws.finishes), channel, channel ? [...ws.notifications] : []];
+      return [{ sql: this.sql.flushAll, params }];
     }
-    if (ws.executions.length) await tx.run(this.sql.insertExecutions, [rows(ws.executions)]);
-    if (ws.tasks.length) await tx.run(this.sql.insertTasks, [rows(ws.tasks)]);
-    if (events.length) await tx.run(this.sql.insertEvents, [rows(events)]);
-    if (ws.finishes.length) await tx.run(this.sql.finishExecutions, [rows(ws.finishes)]);
-    if (ws.notifications.size && this.capabilities.listenNotify) {
-      await this.hooks.notifyMany(tx, await this.channelIn(tx), [...ws.notifications]);
-    }
+    // Without data-modifying CTEs there is no LISTEN/NOTIFY either (SQLite): notifications have no channel.
+    const out: Statement[] = [];
+    if (ws.executions.length) out.push({ sql: this.sql.insertExecutions, params: [rows(ws.executions)] });
+    if (ws.tasks.length) out.push({ sql: this.sql.insertTasks, params: [rows(ws.tasks)] });
+    if (events.length) out.push({ sql: this.sql.insertEvents, params: [rows(events)] });
+    if (ws.finishes.length) out.push({ sql: this.sql.finishExecutions, params: [rows(ws.finishes)] });
+    return out;
+  }
+
+  /** Writes what `ws` gathered (see {@link SqlStore.flushStatements}). */
+  async flush(tx: Queryable, ws: WriteSet, runnerId: string | undefined, now: number): Promise<void> {
+    for (const { sql, params } of await this.flushStatements(tx, ws, runnerId, now)) await tx.run(sql, params);
   }
 
   /** Claims up to `limit` due Ready tasks of the named workflows for `runnerId` (through `q`: the pool or a transaction). */
@@ -742,7 +749,8 @@ export class SqlStore {
   async snapshots(q: Queryable, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
     const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
     if (!ids.length) return out;
-    for (const r of await q.query(this.sql.snapshots, [this.dialect.list(ids)])) {
+    const list = this.dialect.list(ids);
+    for (const r of await q.query(this.sql.snapshots, [list, list])) {
       const id = String(r.id);
       let entry = out.get(id);
       if (!entry) out.set(id, (entry = { execution: toExecution(r), tasks: [] }));

@@ -25,10 +25,24 @@ export interface Queryable {
   run(sql: string, params?: readonly unknown[]): Promise<number>;
 }
 
+/** A write transaction (see {@link Driver.transaction}). */
+export interface Transaction extends Queryable {
+  /**
+   * Queues a write to run last, after everything `fn` sent and right before `COMMIT`. On PostgreSQL it
+   * travels with the `COMMIT` (one round trip for both). Use it for writes whose result is not needed; its
+   * failure fails the transaction. Call it before `fn` resolves.
+   */
+  runAtCommit(sql: string, params?: readonly unknown[]): void;
+}
+
 /** A database connection (or pool) with transactions. */
 export interface Driver extends Queryable {
-  /** Runs `fn` in one write transaction; commits when it resolves, rolls back when it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one write transaction; commits when it resolves, rolls back when it throws. `fn` must wait
+   * for every statement it sends (statements it sends together, e.g. under `Promise.all`, are pipelined
+   * on PostgreSQL: one round trip for all of them, `BEGIN` included).
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Closes every connection. Idempotent. */
   close(): Promise<void>;
 }

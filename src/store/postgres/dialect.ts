@@ -12,11 +12,14 @@ export function postgresDialect(schema: string): Dialect {
     inList: (column) => `${column} = ANY(?)`,
     list: (values) => values,
     claimLock: "FOR UPDATE OF c SKIP LOCKED",
+    // An array of JSON objects (each decoded once by json_to_record), not one JSON array: the planner
+    // estimates `unnest` of a parameter at 10 rows (json_to_recordset at 100), so it joins the rows to the
+    // tables through their primary keys instead of scanning the tables.
     rows: (columns) =>
-      `json_to_recordset(?::json) AS v(${Object.entries(columns)
+      `(SELECT r.* FROM unnest(?::json[]) AS j, json_to_record(j) AS r(${Object.entries(columns)
         .map(([name, type]) => `${name} ${type === "int" ? "bigint" : "text"}`)
-        .join(", ")})`,
-    rowsParam: (rows) => JSON.stringify(rows),
+        .join(", ")})) AS v`,
+    rowsParam: (rows) => rows.map((r) => JSON.stringify(r)),
   };
 }
 

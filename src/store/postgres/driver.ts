@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import pg from "pg";
 import type { PostgresTarget } from "../../database-url.js";
 import { ConfigurationError } from "../../errors.js";
-import type { Driver, Queryable } from "../store.js";
+import type { Driver, Queryable, Transaction } from "../store.js";
 import { isRetryableTransactionError, mapPostgresError } from "./errors.js";
 
 const INT8 = 20;
@@ -111,6 +111,8 @@ export class PostgresDriver implements Driver {
         min: target.poolMin ?? 0,
         connectionTimeoutMillis: target.poolTimeoutMs ?? 30_000,
         idleTimeoutMillis: 30_000,
+        // See transaction(): statements sent together go out together.
+        pipeline: true,
       } as unknown as pg.PoolConfig);
       pool.on("error", () => {
         /* idle client errors surface on the next query */
@@ -152,7 +154,13 @@ export class PostgresDriver implements Driver {
     return (await this.exec(this.pool, sql, params)).rowCount ?? 0;
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  /**
+   * The pool's clients run in `pg`'s pipeline mode: statements sent before earlier ones answered go out at
+   * once. A transaction uses it to save round trips: `BEGIN` travels with the first statement, the
+   * statements `fn` sends together travel together, and the {@link Transaction.runAtCommit} writes travel
+   * with `COMMIT`. Order is kept: the server runs them as sent.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
       try {
@@ -160,17 +168,47 @@ export class PostgresDriver implements Driver {
       } catch (err) {
         throw mapPostgresError(err, this.target.display);
       }
-      const tx: Queryable = {
-        query: async <R>(sql: string, params?: readonly unknown[]) => (await this.exec(client, sql, params)).rows as R[],
-        run: async (sql: string, params?: readonly unknown[]) => (await this.exec(client, sql, params)).rowCount ?? 0,
+      /** Every statement sent in this transaction; all are settled before the client goes back to the pool. */
+      const sent: Array<Promise<unknown>> = [];
+      const atCommit: Array<[string, readonly unknown[] | undefined]> = [];
+      let open = true;
+      const send = (sql: string, params: readonly unknown[] | undefined) => {
+        if (!open) throw new Error(`a statement was sent after its transaction ended: ${sql.slice(0, 80)}`);
+        const p = this.exec(client, sql, params);
+        sent.push(p);
+        p.catch(() => undefined); // reported to whoever awaits it, and checked below
+        return p;
+      };
+      const control = (sql: "BEGIN" | "COMMIT") => {
+        const p = client.query(sql);
+        sent.push(p);
+        p.catch(() => undefined); // reported to whoever awaits it, and checked below
+        return p;
+      };
+      const tx: Transaction = {
+        query: async <R>(sql: string, params?: readonly unknown[]) => (await send(sql, params)).rows as R[],
+        run: async (sql: string, params?: readonly unknown[]) => (await send(sql, params)).rowCount ?? 0,
+        runAtCommit: (sql, params) => {
+          if (!open) throw new Error(`runAtCommit after the transaction ended: ${sql.slice(0, 80)}`);
+          atCommit.push([sql, params]);
+        },
       };
       try {
-        await client.query("BEGIN");
+        control("BEGIN");
         const result = await fn(tx);
-        await client.query("COMMIT");
+        for (const [sql, params] of atCommit) send(sql, params);
+        const commit = control("COMMIT");
+        open = false;
+        const settled = await Promise.allSettled(sent);
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed) throw failed.reason;
+        // COMMIT of a transaction that a failed statement aborted answers ROLLBACK (and no error).
+        if ((await commit).command !== "COMMIT") throw new Error("the transaction was rolled back by the server");
         client.release();
         return result;
       } catch (err) {
+        open = false;
+        await Promise.allSettled(sent);
         await client.query("ROLLBACK").catch(() => undefined);
         client.release();
         const cause = (err as { cause?: unknown }).cause ?? err;

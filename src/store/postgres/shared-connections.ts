@@ -6,7 +6,7 @@
  */
 import type { PostgresTarget } from "../../database-url.js";
 import type { Logger } from "../../types.js";
-import type { Driver, Queryable } from "../store.js";
+import type { Driver, Queryable, Transaction } from "../store.js";
 import { PostgresDriver } from "./driver.js";
 import { PostgresListener } from "./listener.js";
 
@@ -72,7 +72,7 @@ export class SharedPostgresDriver implements Driver {
     return this.inner.run(sql, params);
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.inner.transaction(fn);
   }
 

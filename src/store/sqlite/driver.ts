@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SqliteTarget } from "../../database-url.js";
-import type { Dialect, Driver, Queryable } from "../store.js";
+import type { Dialect, Driver, Queryable, Transaction } from "../store.js";
 import { ConfigurationError } from "../../errors.js";
 import { mapSqliteError } from "./errors.js";
 
@@ -92,11 +92,6 @@ export class SqliteDriver implements Driver {
     }
   }
 
-  private readonly direct: Queryable = {
-    query: async <R>(sql: string, params?: readonly unknown[]) => this.exec<R>(sql, params).rows,
-    run: async (sql: string, params?: readonly unknown[]) => this.exec(sql, params).changes,
-  };
-
   /** Runs `fn` after everything queued before it; keeps the queue alive when `fn` fails. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     const next = this.queue.then(fn, fn);
@@ -114,12 +109,30 @@ export class SqliteDriver implements Driver {
     return this.serial(() => this.withAsyncBusyWait(() => this.exec(sql, params).changes));
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.serial(async () => {
       if (this.closed) throw mapSqliteError(new Error("the database connection is closed"), this.target.display);
       await this.beginImmediate();
+      const atCommit: Array<[string, readonly unknown[] | undefined]> = [];
+      // As on PostgreSQL, a failed statement fails its transaction even if `fn` goes on.
+      let failed: { error: unknown } | undefined;
+      const exec = <R>(sql: string, params: readonly unknown[] | undefined) => {
+        try {
+          return this.exec<R>(sql, params);
+        } catch (error) {
+          failed ??= { error };
+          throw error;
+        }
+      };
+      const tx: Transaction = {
+        query: async <R>(sql: string, params?: readonly unknown[]) => exec<R>(sql, params).rows,
+        run: async (sql: string, params?: readonly unknown[]) => exec(sql, params).changes,
+        runAtCommit: (sql, params) => void atCommit.push([sql, params]),
+      };
       try {
-        const result = await fn(this.direct);
+        const result = await fn(tx);
+        if (failed) throw failed.error;
+        for (const [sql, params] of atCommit) this.exec(sql, params);
         this.exec("COMMIT", undefined);
         return result;
       } catch (err) {
@@ -197,7 +210,7 @@ export class SharedSqliteDriver implements Driver {
     return this.entry.driver.run(sql, params);
   }
 
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.entry.driver.transaction(fn);
   }
 

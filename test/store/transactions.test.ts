@@ -1,0 +1,99 @@
+/**
+ * The drivers' transaction contract (store.ts, `Driver.transaction`), on both backends: statements sent
+ * together (pipelined on PostgreSQL) run in the order sent, `runAtCommit` writes run last inside the same
+ * transaction, and a failed statement fails its whole transaction — even when the caller swallowed the
+ * error — so nothing half-done is ever committed.
+ */
+import { afterEach, expect, it } from "vitest";
+import { parseDatabaseUrl, quoteIdent } from "../../src/database-url.js";
+import { openStore, type OpenedStore } from "../../src/store/open-store.js";
+import type { Driver } from "../../src/store/store.js";
+import { forEachBackend, type TestBackend } from "../support/backends.js";
+import { freshDatabase } from "../support/runner.js";
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+let opened: OpenedStore | undefined;
+afterEach(async () => {
+  await opened?.close();
+  opened = undefined;
+});
+
+/** A driver on a fresh database with an empty table `t` (id primary key, v), and the table's name. */
+async function withTable(backend: TestBackend): Promise<{ driver: Driver; t: string }> {
+  const db = await freshDatabase(backend);
+  opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize: 2, logger: silent });
+  const driver = opened.store.driver;
+  const t = db.schema ? `${quoteIdent(db.schema)}.t` : "t";
+  if (db.schema) await driver.run(`CREATE SCHEMA ${quoteIdent(db.schema)}`);
+  await driver.run(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`);
+  return { driver, t };
+}
+
+async function rows(driver: Driver, t: string): Promise<Array<[number, string]>> {
+  const r = await driver.query<{ id: number; v: string }>(`SELECT id, v FROM ${t} ORDER BY id`);
+  return r.map((x) => [Number(x.id), x.v]);
+}
+
+forEachBackend((backend) => {
+  it("statements sent together run in the order sent and commit together", async () => {
+    const { driver, t } = await withTable(backend);
+    const seen = await driver.transaction(async (tx) => {
+      const [, , updated, read] = await Promise.all([
+        tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'a')`),
+        tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'b')`),
+        tx.run(`UPDATE ${t} SET v = v || '!' WHERE id IN (1, 2)`),
+        tx.query<{ v: string }>(`SELECT v FROM ${t} ORDER BY id`),
+      ]);
+      return { updated, read: read.map((r) => r.v) };
+    });
+    expect(seen).toEqual({ updated: 2, read: ["a!", "b!"] });
+    expect(await rows(driver, t)).toEqual([[1, "a!"], [2, "b!"]]);
+  });
+
+  it("runAtCommit writes run last, inside the transaction", async () => {
+    const { driver, t } = await withTable(backend);
+    await driver.transaction(async (tx) => {
+      tx.runAtCommit(`UPDATE ${t} SET v = 'last' WHERE id = ?`, [1]);
+      await tx.run(`INSERT INTO ${t} (id, v) VALUES (?, ?)`, [1, "first"]);
+    });
+    expect(await rows(driver, t)).toEqual([[1, "last"]]);
+
+    // fn failing after queueing one: the queued write never runs, and fn's own writes roll back.
+    await expect(
+      driver.transaction(async (tx) => {
+        tx.runAtCommit(`INSERT INTO ${t} (id, v) VALUES (3, 'queued')`);
+        await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'fn')`);
+        throw new Error("fn fails");
+      }),
+    ).rejects.toThrow("fn fails");
+    expect(await rows(driver, t)).toEqual([[1, "last"]]);
+  });
+
+  it("a runAtCommit write that fails rolls the whole transaction back", async () => {
+    const { driver, t } = await withTable(backend);
+    await driver.run(`INSERT INTO ${t} (id, v) VALUES (1, 'kept')`);
+    await expect(
+      driver.transaction(async (tx) => {
+        await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'rolled back')`);
+        tx.runAtCommit(`INSERT INTO ${t} (id, v) VALUES (1, 'duplicate key')`);
+      }),
+    ).rejects.toThrow();
+    expect(await rows(driver, t)).toEqual([[1, "kept"]]);
+  });
+
+  it("a failed statement fails its transaction even when the caller swallowed the error", async () => {
+    const { driver, t } = await withTable(backend);
+    await driver.run(`INSERT INTO ${t} (id, v) VALUES (1, 'kept')`);
+    await expect(
+      driver.transaction(async (tx) => {
+        await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'rolled back')`);
+        await tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'duplicate key')`).catch(() => undefined);
+        return "fn resolved";
+      }),
+    ).rejects.toThrow();
+    expect(await rows(driver, t)).toEqual([[1, "kept"]]);
+    // The connection is usable afterwards.
+    await driver.transaction((tx) => tx.run(`INSERT INTO ${t} (id, v) VALUES (3, 'next')`));
+    expect(await rows(driver, t)).toEqual([[1, "kept"], [3, "next"]]);
+  });
+});
