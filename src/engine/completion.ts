@@ -57,12 +57,27 @@ interface ExecutionWork {
   cascaded: number;
 }
 
+/** A task that ended in this transaction: its dependents are advanced by one edge each. */
+interface Ended {
+  readonly executionId: string;
+  readonly workflow: Workflow;
+  readonly taskId: string;
+  /** Its row's attempt and status as this transaction wrote them. */
+  readonly attempt: number;
+  readonly status: Terminal;
+}
+
 /**
  * Records claimed attempts' outcomes and everything that follows from them, in `tx`; one result per
  * outcome. Events and execution finishes go to `ws`, which the caller flushes in the same transaction.
  * `reserveSlot` takes a local slot for a successor; when it says no, the successor goes to the queue.
+ *
+ * The outcomes' write, the advance of their dependents and the read of the executions they may finish are
+ * sent together (one round trip on PostgreSQL), before the write has answered: the advance counts an edge
+ * only if its source row is as this transaction wrote it, and the read only returns executions left with no
+ * unfinished task. `alongside` (e.g. a claim of queued work) is sent with them and its result returned.
  */
-export async function recordOutcomes(
+export async function recordOutcomes<A = undefined>(
   store: SqlStore,
   tx: Queryable,
   ws: WriteSet,
@@ -70,13 +85,33 @@ export async function recordOutcomes(
   now: number,
   outcomes: readonly Outcome[],
   reserveSlot: () => boolean,
-): Promise<OutcomeEffects[]> {
-  const { written, counts } = await store.finishTasks(tx, outcomes, runnerId, now);
+  alongside?: () => Promise<A>,
+): Promise<{ effects: OutcomeEffects[]; alongside: A | undefined }> {
+  // What the outcomes end, assuming every write lands (the statements below check it).
+  const ended: Ended[] = [];
+  const sinks = new Set<string>();
+  for (const { workflow, claim, write } of outcomes) {
+    if (write.kind === "retry") continue;
+    const status: Terminal = write.kind === "completed" ? "Completed" : write.kind === "failed" ? "Failed" : "Skipped";
+    // A skip by trigger rule gives its attempt back (see finishTasks).
+    const attempt = write.kind === "skipped" ? claim.attempt - 1 : claim.attempt;
+    ended.push({ executionId: claim.executionId, workflow, taskId: claim.taskId, attempt, status });
+    if (workflow.dependents(claim.taskId).length === 0) sinks.add(claim.executionId);
+  }
+  // Without a skip cascade, only an execution with an ended task that nothing depends on can be finished.
+  const first = advancesOf(ended, reserveSlot);
+  const pipelined = store.capabilities.pipelining;
+  const finishing = store.finishTasks(tx, outcomes, runnerId, now);
+  if (!pipelined) await finishing;
+  const advancing = store.advanceDependents(tx, first, runnerId, now);
+  if (!pipelined) await advancing;
+  const reading = store.finishingSnapshots(tx, [...sinks]);
+  if (!pipelined) await reading;
+  const extra = alongside?.();
+  const [{ written, counts }, advanced, speculative, extraResult] = await Promise.all([finishing, advancing, reading, extra]);
+
   const results: MutableEffects[] = [];
   const work = new Map<string, ExecutionWork>();
-  // The batch's own outcomes were counted against their executions by finishTasks; skips that cascade from
-  // them are counted below.
-  let terminal: Array<{ executionId: string; taskId: string; status: Terminal; cascaded: boolean }> = [];
   for (const outcome of outcomes) {
     const { claim, write } = outcome;
     const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, skipped: [], finished: undefined, result: undefined, events: [] };
@@ -90,55 +125,35 @@ export async function recordOutcomes(
       effects.readyCount = 1;
       continue;
     }
-    let w = work.get(claim.executionId);
-    if (!w) {
-      w = { workflow: outcome.workflow, owner: { effects, outcome }, cascaded: 0 };
-      work.set(claim.executionId, w);
-    }
-    w.owner = { effects, outcome };
-    const status: Terminal = write.kind === "completed" ? "Completed" : write.kind === "failed" ? "Failed" : "Skipped";
-    terminal.push({ executionId: claim.executionId, taskId: claim.taskId, status, cascaded: false });
+    const w = work.get(claim.executionId);
+    if (w) w.owner = { effects, outcome };
+    else work.set(claim.executionId, { workflow: outcome.workflow, owner: { effects, outcome }, cascaded: 0 });
   }
 
-  // Propagate terminal outcomes through the DAGs, one statement per level of the skip cascade. A dependent
-  // whose last dependency just ended becomes Ready — or is claimed by this runner at once when it has a
-  // slot for it and the execution is running (the local fast path: no trip through the queue) — or, under
-  // the default trigger rule with a failed or skipped dependency, is Skipped, which cascades. A custom
-  // trigger rule is evaluated by the claimer, which loads the dependencies' outputs anyway.
-  while (terminal.length) {
-    const advances = new Map<string, Advance>();
-    for (const t of terminal) {
-      const w = work.get(t.executionId)!;
-      if (t.cascaded) w.cascaded++;
-      for (const dependent of w.workflow.dependents(t.taskId)) {
-        const k = taskKey(t.executionId, dependent);
-        let d = advances.get(k);
-        if (!d) {
-          const defaultRule = w.workflow.task(dependent)?.triggerRule === undefined;
-          d = { executionId: t.executionId, taskId: dependent, count: 0, failed: 0, skipped: 0, defaultRule, local: false };
-          advances.set(k, d);
-        }
-        d.count++;
-        if (t.status === "Failed") d.failed++;
-        if (t.status === "Skipped") d.skipped++;
-      }
-    }
-    terminal = [];
-    // A slot is offered to every dependent; those that do not become ready give it back (see BatchSlots).
-    for (const d of advances.values()) d.local = reserveSlot();
-    for (const r of await store.advanceDependents(tx, [...advances.values()], runnerId, now)) {
-      const effects = work.get(r.executionId)!.owner.effects;
+  // Propagate through the DAGs, one statement per further level of the skip cascade. A dependent whose last
+  // dependency just ended became Ready — or was claimed by this runner at once when it had a slot and the
+  // execution is running (the local fast path: no trip through the queue) — or, under the default trigger
+  // rule with a failed or skipped dependency, Skipped, which cascades. A custom trigger rule is evaluated by
+  // the claimer, which loads the dependencies' outputs anyway.
+  let changed = advanced;
+  while (changed.length) {
+    const skippedNow: Ended[] = [];
+    for (const r of changed) {
+      const w = work.get(r.executionId)!;
+      const effects = w.owner.effects;
       if (r.status === "Skipped") {
         const reason = r.skipReason ?? "upstream skipped";
         effects.skipped.push({ taskId: r.taskId, reason });
         effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_skipped", data: { reason } });
-        terminal.push({ executionId: r.executionId, taskId: r.taskId, status: "Skipped", cascaded: true });
+        w.cascaded++;
+        skippedNow.push({ executionId: r.executionId, workflow: w.workflow, taskId: r.taskId, attempt: r.attempt, status: "Skipped" });
       } else if (r.status === "Running" || r.status === "Ready") {
         effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_ready" });
         if (r.claim) effects.localClaims.push(r.claim);
         else effects.readyCount++;
       }
     }
+    changed = skippedNow.length ? await store.advanceDependents(tx, advancesOf(skippedNow, reserveSlot), runnerId, now) : [];
   }
 
   const cascaded = [...work].filter(([, w]) => w.cascaded > 0);
@@ -146,20 +161,22 @@ export async function recordOutcomes(
     const after = await store.adjustExecutions(tx, cascaded.map(([executionId, w]) => ({ executionId, finished: w.cascaded, failed: 0 })));
     for (const [id, c] of after) counts.set(id, c);
   }
-  const finishing: string[] = [];
+  const finished: string[] = [];
   for (const [executionId, w] of work) {
     const c = counts.get(executionId);
     if (c && c.unfinished === 0 && (c.status === "Running" || c.status === "Paused")) {
       w.owner.effects.finished = c.failed > 0 ? "Failed" : "Completed";
-      finishing.push(executionId);
+      finished.push(executionId);
     }
   }
 
-  if (finishing.length) {
+  if (finished.length) {
     // The rows as this transaction leaves them: the summary is computed from them, and (patched with the
-    // finish) they are the result the waiters get, with no read after commit.
-    const rows = await store.snapshots(tx, finishing);
-    for (const executionId of finishing) {
+    // finish) they are the result the waiters get, with no read after commit. The read sent with the writes
+    // holds them unless a skip cascade changed the execution after it.
+    const missing = finished.filter((id) => !speculative.has(id) || work.get(id)!.cascaded > 0);
+    const rows = missing.length ? new Map([...speculative, ...(await store.snapshots(tx, missing))]) : speculative;
+    for (const executionId of finished) {
       const w = work.get(executionId)!;
       const effects = w.owner.effects;
       const status = effects.finished!;
@@ -171,7 +188,28 @@ export async function recordOutcomes(
     }
   }
   for (const effects of results) ws.events.push(...effects.events);
-  return results;
+  return { effects: results, alongside: extraResult };
+}
+
+/** One edge per dependent of each ended task; each dependent is offered a slot (see BatchSlots). */
+function advancesOf(ended: readonly Ended[], reserveSlot: () => boolean): Advance[] {
+  const local = new Map<string, boolean>();
+  const out: Advance[] = [];
+  for (const e of ended) {
+    for (const dependent of e.workflow.dependents(e.taskId)) {
+      const k = taskKey(e.executionId, dependent);
+      let loc = local.get(k);
+      if (loc === undefined) local.set(k, (loc = reserveSlot()));
+      out.push({
+        executionId: e.executionId,
+        taskId: dependent,
+        source: { taskId: e.taskId, attempt: e.attempt, status: e.status },
+        defaultRule: e.workflow.task(dependent)?.triggerRule === undefined,
+        local: loc,
+      });
+    }
+  }
+  return out;
 }
 
 function taskEvent(claim: ClaimedTask, write: TaskWrite): NewEvent {

@@ -405,8 +405,22 @@ export class DefaultRunner {
       const now = Date.now();
       // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
       const slots = new BatchSlots(outcomes.length, outcomes[0]!.hold, this.#slots, () => this.#stopping);
-      const all = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take());
-      slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0);
+      // Ready work is claimed from the queue in the same round trip, with the slots the successors left.
+      let want = 0;
+      let seq = 0;
+      const claimQueued =
+        this.#wantWork && !this.#stopping
+          ? () => {
+              want = slots.takeAll();
+              slots.used += want; // held for the claim while later cascade levels take slots
+              seq = this.#wakeSeq;
+              return store.claim(tx, this.runnerId, want, this.workflows(), now);
+            }
+          : undefined;
+      const { effects: all, alongside } = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take(), claimQueued);
+      const claimed = alongside ?? [];
+      slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0) + claimed.length;
+      const drainedAt = claimed.length < want ? seq : undefined;
       const finished: string[] = [];
       all.forEach((eff, i) => {
         if (eff.lost) return;
@@ -415,15 +429,6 @@ export class DefaultRunner {
       });
       for (const payload of finishedPayloads(this.runnerId, finished)) ws.notifications.add(payload);
 
-      let claimed: ClaimedTask[] = [];
-      let drainedAt: number | undefined;
-      if (this.#wantWork && !this.#stopping) {
-        const want = slots.takeAll();
-        const seq = this.#wakeSeq;
-        claimed = await store.claim(tx, this.runnerId, want, this.workflows(), now);
-        slots.used += claimed.length;
-        if (claimed.length < want) drainedAt = seq;
-      }
       return all.map((effects, i) =>
         i === 0 ? { effects, release: slots.unused, claimed, drainedAt } : { effects, release: 0, claimed: [], drainedAt: undefined },
       );

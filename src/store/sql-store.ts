@@ -82,18 +82,21 @@ export type TaskWrite =
   | { readonly kind: "retry"; readonly error: string; readonly readyAt: number }
   | { readonly kind: "skipped"; readonly reason: string };
 
-/** Terminal dependencies to count against one dependent (see {@link SqlStore.advanceDependents}). */
+/**
+ * One dependency edge to count against its dependent (see {@link SqlStore.advanceDependents}): the
+ * dependency (`source`) just ended in this transaction. The edge counts only if the source row really is in
+ * that state — written by this transaction at `now` — so an outcome whose claim was lost advances nothing,
+ * and the advance can be sent before the outcome's own write has answered.
+ */
 export interface Advance {
   readonly executionId: string;
+  /** The dependent. */
   readonly taskId: string;
-  /** Dependencies that just ended, and how many of them failed or were skipped. */
-  count: number;
-  failed: number;
-  skipped: number;
+  readonly source: { readonly taskId: string; readonly attempt: number; readonly status: "Completed" | "Failed" | "Skipped" };
   /** The dependent has the default trigger rule (a failed or skipped dependency skips it). */
   readonly defaultRule: boolean;
-  /** Claim it for this runner if it becomes ready (a slot is held for it). */
-  local: boolean;
+  /** Claim the dependent for this runner if it becomes ready (a slot is held for it). */
+  readonly local: boolean;
 }
 
 /** A runner's lease row. */
@@ -238,6 +241,14 @@ export class SqlStore {
       `FROM ${d.rows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
       `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
       `AND (t.claimed_by || '') = ? AND t.attempt = v.att RETURNING execution_id, task_id, status`;
+    // Executions with their tasks (and the tasks' outputs), one query for any number of executions. The second
+    // list lets PostgreSQL fetch the tasks by key (it otherwise hash-joins a scan of all tasks).
+    const snapshots = (filter: string) =>
+      `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
+      `e.pause_reason, e.created_at, e.completed_at, t.task_id, t.status AS task_status, t.attempt, ` +
+      `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context ` +
+      `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id AND ${d.inList("t.execution_id")} ` +
+      `WHERE ${d.inList("e.id")}${filter} ORDER BY e.id, t.position`;
     return {
       insertExecutions,
       insertTasks,
@@ -277,24 +288,32 @@ export class SqlStore {
       // (default rule, a dependency failed or was skipped), claimed here (v.loc, execution Running) or Ready.
       // Every SET expression sees the row as it was before the statement.
       advance: (() => {
-        const done = "t.deps_remaining - v.n = 0";
-        const failed = "t.upstream_failed + v.nf > 0";
-        const skipped = "t.upstream_skipped + v.ns > 0";
-        const skip = `${done} AND v.auto = 1 AND (${failed} OR ${skipped})`;
-        const ready = `${done} AND NOT (v.auto = 1 AND (${failed} OR ${skipped}))`;
-        const run = `${ready} AND v.loc = 1 AND (SELECT e.status FROM ${p}cloaca_executions e WHERE e.id = v.eid) = 'Running'`;
+        const done = "t.deps_remaining - a.n = 0";
+        const failed = "t.upstream_failed + a.nf > 0";
+        const skipped = "t.upstream_skipped + a.ns > 0";
+        const skip = `${done} AND a.auto = 1 AND (${failed} OR ${skipped})`;
+        const ready = `${done} AND NOT (a.auto = 1 AND (${failed} OR ${skipped}))`;
+        const run = `${ready} AND a.loc = 1 AND (SELECT e.status FROM ${p}cloaca_executions e WHERE e.id = a.eid) = 'Running'`;
+        // The edges whose source row is as this transaction wrote it, summed per dependent.
+        const edges =
+          `SELECT v.eid, v.tid, COUNT(*) AS n, SUM(CASE WHEN v.sst = 'Failed' THEN 1 ELSE 0 END) AS nf, ` +
+          `SUM(CASE WHEN v.sst = 'Skipped' THEN 1 ELSE 0 END) AS ns, MAX(v.auto) AS auto, MAX(v.loc) AS loc, ` +
+          `MAX(v.owner) AS owner, MAX(v.at) AS at ` +
+          `FROM ${d.rows({ eid: "text", tid: "text", src: "text", satt: "int", sst: "text", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
+          `JOIN ${p}cloaca_tasks s ON s.execution_id = v.eid AND s.task_id = v.src AND s.status = v.sst ` +
+          `AND s.attempt = v.satt AND s.completed_at = v.at GROUP BY v.eid, v.tid`;
         return (
-          `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - v.n, upstream_failed = t.upstream_failed + v.nf, ` +
-          `upstream_skipped = t.upstream_skipped + v.ns, ` +
+          `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - a.n, upstream_failed = t.upstream_failed + a.nf, ` +
+          `upstream_skipped = t.upstream_skipped + a.ns, ` +
           `status = CASE WHEN ${skip} THEN 'Skipped' WHEN ${run} THEN 'Running' WHEN ${ready} THEN 'Ready' ELSE t.status END, ` +
           `skip_reason = CASE WHEN ${skip} THEN (CASE WHEN ${failed} THEN 'upstream failed' ELSE 'upstream skipped' END) ELSE t.skip_reason END, ` +
-          `completed_at = CASE WHEN ${skip} THEN v.at ELSE t.completed_at END, ` +
-          `ready_at = CASE WHEN ${ready} THEN v.at ELSE t.ready_at END, ` +
-          `claimed_by = CASE WHEN ${run} THEN v.owner ELSE t.claimed_by END, ` +
+          `completed_at = CASE WHEN ${skip} THEN a.at ELSE t.completed_at END, ` +
+          `ready_at = CASE WHEN ${ready} THEN a.at ELSE t.ready_at END, ` +
+          `claimed_by = CASE WHEN ${run} THEN a.owner ELSE t.claimed_by END, ` +
           `attempt = CASE WHEN ${run} THEN t.attempt + 1 ELSE t.attempt END, ` +
-          `started_at = CASE WHEN ${run} THEN COALESCE(t.started_at, v.at) ELSE t.started_at END ` +
-          `FROM ${d.rows({ eid: "text", tid: "text", n: "int", nf: "int", ns: "int", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
-          `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'NotStarted' ` +
+          `started_at = CASE WHEN ${run} THEN COALESCE(t.started_at, a.at) ELSE t.started_at END ` +
+          `FROM (${edges}) AS a ` +
+          `WHERE t.execution_id = a.eid AND t.task_id = a.tid AND t.status = 'NotStarted' ` +
           `RETURNING ${CLAIM_COLUMNS}, status, skip_reason`
         );
       })(),
@@ -315,14 +334,9 @@ export class SqlStore {
         : "",
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
       // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
-      snapshots:
-        `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
-        `e.pause_reason, e.created_at, e.completed_at, t.task_id, t.status AS task_status, t.attempt, ` +
-        `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context ` +
-        // The second list lets PostgreSQL fetch the tasks by key (it otherwise hash-joins a scan of all tasks).
-        `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id AND ${d.inList("t.execution_id")} ` +
-        `WHERE ${d.inList("e.id")} ` +
-        `ORDER BY e.id, t.position`,
+      snapshots: snapshots(""),
+      // The same, only for executions whose last task just ended (those an outcome batch finishes).
+      finishingSnapshots: snapshots(" AND e.unfinished_tasks = 0 AND e.status IN ('Running','Paused')"),
       statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
       nextReadyAt:
         `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c CROSS JOIN ${p}cloaca_executions e ` +
@@ -647,14 +661,16 @@ export class SqlStore {
     rows: readonly Advance[],
     runnerId: string,
     now: number,
-  ): Promise<Array<{ executionId: string; taskId: string; status: TaskStatus; skipReason: string | undefined; claim: ClaimedTask | undefined }>> {
+  ): Promise<
+    Array<{ executionId: string; taskId: string; status: TaskStatus; attempt: number; skipReason: string | undefined; claim: ClaimedTask | undefined }>
+  > {
     if (!rows.length) return [];
     const param = rows.map((r) => ({
       eid: r.executionId,
       tid: r.taskId,
-      n: r.count,
-      nf: r.failed,
-      ns: r.skipped,
+      src: r.source.taskId,
+      satt: r.source.attempt,
+      sst: r.source.status,
       auto: r.defaultRule ? 1 : 0,
       loc: r.local ? 1 : 0,
       owner: runnerId,
@@ -665,6 +681,7 @@ export class SqlStore {
       executionId: String(r.execution_id),
       taskId: String(r.task_id),
       status: r.status as TaskStatus,
+      attempt: Number(r.attempt),
       skipReason: optStr(r.skip_reason),
       claim: r.status === "Running" ? toClaim(r) : undefined,
     }));
@@ -746,11 +763,23 @@ export class SqlStore {
   }
 
   /** Executions and their tasks (declaration order) in one query, read through `q`; absent ids are left out. */
-  async snapshots(q: Queryable, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
+  snapshots(q: Queryable, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
+    return this.readSnapshots(q, this.sql.snapshots, ids);
+  }
+
+  /**
+   * {@link SqlStore.snapshots} of those of `ids` that are running or paused with no unfinished task left:
+   * the executions an outcome batch finishes, read in its transaction before their finish is written.
+   */
+  finishingSnapshots(q: Queryable, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
+    return this.readSnapshots(q, this.sql.finishingSnapshots, ids);
+  }
+
+  private async readSnapshots(q: Queryable, sql: string, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
     const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
     if (!ids.length) return out;
     const list = this.dialect.list(ids);
-    for (const r of await q.query(this.sql.snapshots, [list, list])) {
+    for (const r of await q.query(sql, [list, list])) {
       const id = String(r.id);
       let entry = out.get(id);
       if (!entry) out.set(id, (entry = { execution: toExecution(r), tasks: [] }));

@@ -1,0 +1,114 @@
+/**
+ * completion.ts sends an outcome batch's write, the advance of the dependents and the read of finishing
+ * executions together, before the write has answered. An outcome whose claim was lost (another runner took
+ * the task over) must still advance nothing: these tests drive the store directly, on both backends, with a
+ * real takeover between the claim and the late outcome.
+ */
+import { randomUUID } from "node:crypto";
+import { afterEach, expect, it } from "vitest";
+import { WorkflowBuilder } from "../../src/index.js";
+import { parseDatabaseUrl } from "../../src/database-url.js";
+import { recordOutcomes, type Outcome } from "../../src/engine/completion.js";
+import { openStore, type OpenedStore } from "../../src/store/open-store.js";
+import { WriteSet, type SqlStore } from "../../src/store/sql-store.js";
+import type { ClaimedTask } from "../../src/store/store.js";
+import { forEachBackend, type TestBackend } from "../support/backends.js";
+import { freshDatabase } from "../support/runner.js";
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+let opened: OpenedStore | undefined;
+afterEach(async () => {
+  await opened?.close();
+  opened = undefined;
+});
+
+// x and y are roots; m waits for both.
+const wf = new WorkflowBuilder(`completion-${process.pid}`)
+  .task("x", () => undefined)
+  .task("y", () => undefined)
+  .task("m", { dependencies: ["x", "y"] }, () => undefined)
+  .build({ register: false });
+
+async function setup(backend: TestBackend): Promise<{ store: SqlStore; executionId: string }> {
+  const db = await freshDatabase(backend);
+  opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize: 2, logger: silent });
+  const store = opened.store;
+  await store.migrate();
+  const executionId = randomUUID();
+  await store.driver.transaction((tx) =>
+    store.createExecution(tx, {
+      id: executionId,
+      workflowName: wf.name,
+      workflowVersion: wf.version,
+      input: {},
+      origin: undefined,
+      tasks: wf.tasks.map((t) => ({ taskId: t.id, position: t.position, depsCount: t.dependencies.length, maxAttempts: 1 })),
+      now: Date.now(),
+      runnerId: "R1",
+      localRoots: 0,
+    }),
+  );
+  return { store, executionId };
+}
+
+function record(store: SqlStore, runnerId: string, claims: readonly ClaimedTask[]) {
+  const outcomes: Outcome[] = claims.map((claim) => ({ workflow: wf, claim, write: { kind: "completed", output: { [claim.taskId]: runnerId } } }));
+  return store.driver.transaction((tx) => recordOutcomes(store, tx, new WriteSet(), runnerId, Date.now(), outcomes, () => false));
+}
+
+async function taskRow(store: SqlStore, executionId: string, taskId: string) {
+  const [r] = await store.driver.query<{ status: string; deps_remaining: number; attempt: number }>(
+    `SELECT status, deps_remaining, attempt FROM ${store.dialect.prefix}cloaca_tasks WHERE execution_id = ? AND task_id = ?`,
+    [executionId, taskId],
+  );
+  return { status: r!.status, deps: Number(r!.deps_remaining), attempt: Number(r!.attempt) };
+}
+
+forEachBackend((backend) => {
+  it("an outcome whose claim was lost advances nothing, while the batch's other outcomes do", async () => {
+    const { store, executionId } = await setup(backend);
+    const first = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
+    expect(first.map((c) => [c.taskId, c.attempt]).sort()).toEqual([["x", 1], ["y", 1]]);
+    const x1 = first.find((c) => c.taskId === "x")!;
+    const y1 = first.find((c) => c.taskId === "y")!;
+
+    // R1 is presumed dead: x is handed back to the queue and R2 claims it (attempt 2) and is still running it.
+    expect(await store.driver.transaction((tx) => store.requeue(tx, x1, "R1", Date.now()))).toBe(true);
+    const [x2] = await store.claim(store.driver, "R2", 1, [wf.name], Date.now());
+    expect([x2!.taskId, x2!.attempt]).toEqual(["x", 2]);
+
+    // R1's late outcomes for x and y arrive in one batch: only y's counts.
+    const late = await record(store, "R1", [x1, y1]);
+    expect(late.effects.map((e) => e.lost)).toEqual([true, false]);
+    expect(late.effects.flatMap((e) => e.skipped)).toEqual([]);
+    expect(late.effects.some((e) => e.finished)).toBe(false);
+    expect(await taskRow(store, executionId, "x")).toEqual({ status: "Running", deps: 0, attempt: 2 });
+    expect(await taskRow(store, executionId, "m")).toEqual({ status: "NotStarted", deps: 1, attempt: 0 });
+
+    // R2's outcome for x is the last dependency: m becomes ready.
+    const done = await record(store, "R2", [x2!]);
+    expect(done.effects.map((e) => [e.lost, e.readyCount])).toEqual([[false, 1]]);
+    expect(await taskRow(store, executionId, "m")).toEqual({ status: "Ready", deps: 0, attempt: 0 });
+  });
+
+  it("a lost outcome for the last task finishes nothing", async () => {
+    const { store, executionId } = await setup(backend);
+    const [x, y] = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
+    await record(store, "R1", [x!, y!]);
+    const [m1] = await store.claim(store.driver, "R1", 1, [wf.name], Date.now());
+    expect(await store.driver.transaction((tx) => store.requeue(tx, m1!, "R1", Date.now()))).toBe(true);
+    const [m2] = await store.claim(store.driver, "R2", 1, [wf.name], Date.now());
+
+    const late = await record(store, "R1", [m1!]);
+    expect(late.effects.map((e) => [e.lost, e.finished, e.result])).toEqual([[true, undefined, undefined]]);
+    expect((await store.getExecution(executionId))!.status).toBe("Running");
+
+    const done = await record(store, "R2", [m2!]);
+    expect(done.effects.map((e) => [e.lost, e.finished])).toEqual([[false, "Completed"]]);
+    expect(done.effects[0]!.result!.tasks.map((t) => [t.taskId, t.status])).toEqual([
+      ["x", "Completed"],
+      ["y", "Completed"],
+      ["m", "Completed"],
+    ]);
+  });
+});
