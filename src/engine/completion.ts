@@ -9,7 +9,7 @@
  * more count.
  */
 import { taskKey, type Advance, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
-import type { ClaimedTask, Queryable } from "../store/store.js";
+import type { ClaimedTask, Queryable, TaskKey } from "../store/store.js";
 import type { JsonObject } from "../types.js";
 import { finalContext as computeFinalContext, toDelta, type ContextDelta } from "./context-flow.js";
 import type { Workflow } from "../workflow/workflow.js";
@@ -27,8 +27,10 @@ export interface OutcomeEffects {
   readonly lost: boolean;
   /** Successors this runner claimed for itself in the same transaction (slots already reserved). */
   readonly localClaims: ClaimedTask[];
-  /** Successors made Ready for any runner. */
+  /** Successors made Ready for any runner (and this outcome's own task, when it is retried). */
   readonly readyCount: number;
+  /** The successors made Ready (not the retried task, which is not due yet). */
+  readonly madeReady: TaskKey[];
   /** Tasks skipped by the cascade, with reasons. */
   readonly skipped: ReadonlyArray<{ taskId: string; reason: string }>;
   /** Set when this outcome finished the execution. */
@@ -43,6 +45,7 @@ interface MutableEffects {
   lost: boolean;
   localClaims: ClaimedTask[];
   readyCount: number;
+  madeReady: TaskKey[];
   skipped: Array<{ taskId: string; reason: string }>;
   finished: "Completed" | "Failed" | undefined;
   result: ExecutionRows | undefined;
@@ -114,7 +117,7 @@ export async function recordOutcomes<A = undefined>(
   const work = new Map<string, ExecutionWork>();
   for (const outcome of outcomes) {
     const { claim, write } = outcome;
-    const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, skipped: [], finished: undefined, result: undefined, events: [] };
+    const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, madeReady: [], skipped: [], finished: undefined, result: undefined, events: [] };
     results.push(effects);
     if (!written.has(taskKey(claim.executionId, claim.taskId))) {
       effects.lost = true;
@@ -150,7 +153,10 @@ export async function recordOutcomes<A = undefined>(
       } else if (r.status === "Running" || r.status === "Ready") {
         effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_ready" });
         if (r.claim) effects.localClaims.push(r.claim);
-        else effects.readyCount++;
+        else {
+          effects.readyCount++;
+          effects.madeReady.push({ executionId: r.executionId, taskId: r.taskId });
+        }
       }
     }
     changed = skippedNow.length ? await store.advanceDependents(tx, advancesOf(skippedNow, reserveSlot), runnerId, now) : [];

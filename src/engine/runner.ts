@@ -16,7 +16,7 @@ import {
 } from "../errors.js";
 import { taskKey, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
-import type { ClaimedTask, TaskInputs } from "../store/store.js";
+import type { ClaimedTask, TaskInputs, TaskKey } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
 import { Context, mergeOutputs } from "../workflow/context.js";
 import { cloneJson } from "../workflow/json.js";
@@ -32,6 +32,7 @@ import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type Executi
 import { Slots } from "./slots.js";
 import { WriteBatcher, type BatchKind } from "./write-batcher.js";
 import { InputCache } from "./input-cache.js";
+import { ReadyHints } from "./ready-hints.js";
 import { finishedPayloads, parseFinished } from "./notifications.js";
 import { WorkflowExecution } from "./workflow-execution.js";
 import { sweepDeadRunners } from "./recovery.js";
@@ -203,6 +204,8 @@ export class DefaultRunner {
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
   readonly #inputs = new InputCache();
+  /** Tasks this runner made Ready, claimed by key by its next outcome batches (see ready-hints.ts). */
+  readonly #hints = new ReadyHints();
   /** Executions this runner finished while waiters here waited for them: the result as committed, no read needed. */
   readonly #results = new Map<string, ExecutionRows>();
   /** Executions started here and not yet seen to finish: a first wait for one needs no status read. */
@@ -405,22 +408,36 @@ export class DefaultRunner {
       const now = Date.now();
       // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
       const slots = new BatchSlots(outcomes.length, outcomes[0]!.hold, this.#slots, () => this.#stopping);
-      // Ready work is claimed from the queue in the same round trip, with the slots the successors left.
+      // Ready work is claimed from the queue in the same round trip, with the slots the successors left: by
+      // key when this runner knows enough Ready tasks (it made them Ready), else from the Ready index.
       let want = 0;
       let seq = 0;
+      let byKey: TaskKey[] = [];
       const claimQueued =
         this.#wantWork && !this.#stopping
           ? () => {
               want = slots.takeAll();
               slots.used += want; // held for the claim while later cascade levels take slots
               seq = this.#wakeSeq;
+              if (want > 0 && this.#hints.size >= want) {
+                byKey = this.#hints.take(want);
+                return store.claimKeys(tx, this.runnerId, byKey, now);
+              }
               return store.claim(tx, this.runnerId, want, this.workflows(), now);
             }
           : undefined;
-      const { effects: all, alongside } = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take(), claimQueued);
-      const claimed = alongside ?? [];
+      let recorded: Awaited<ReturnType<typeof recordOutcomes<ClaimedTask[]>>>;
+      try {
+        recorded = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take(), claimQueued);
+      } catch (err) {
+        this.#hints.add(byKey); // rolled back: still Ready
+        throw err;
+      }
+      const { effects: all } = recorded;
+      const claimed = recorded.alongside ?? [];
       slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0) + claimed.length;
-      const drainedAt = claimed.length < want ? seq : undefined;
+      // Fewer than asked from the index means the queue is drained; fewer by key only that hints went stale.
+      const drainedAt = claimed.length < want && !byKey.length ? seq : undefined;
       const finished: string[] = [];
       all.forEach((eff, i) => {
         if (eff.lost) return;
@@ -579,7 +596,13 @@ export class DefaultRunner {
     this.#emit("executionStarted", { executionId: id, workflowName: wf.name });
     this.#startClaims(local);
     // Roots we had no free slot for are queued; our own NOTIFY is ignored, so look for them ourselves too.
-    if (local.length < roots) this.wake();
+    if (local.length < roots) {
+      if (this.config.maxConcurrentTasks > 0) {
+        const claimed = new Set(local.map((c) => c.taskId));
+        this.#hints.add(wf.roots().filter((t) => !claimed.has(t)).map((taskId) => ({ executionId: id, taskId })));
+      }
+      this.wake();
+    }
     return new WorkflowExecution(this, id, wf.name);
   }
 
@@ -771,9 +794,14 @@ export class DefaultRunner {
         if (wanted === 0) break; // a slot coming free calls us again
         const seq = this.#wakeSeq;
         let claims: ClaimedTask[] = [];
+        // By key when this runner knows enough Ready tasks (see the outcome batches' claim).
+        const byKey = this.#hints.size >= wanted ? this.#hints.take(wanted) : [];
         try {
-          claims = await this.#store.claim(this.#store.driver, this.runnerId, wanted, names, Date.now());
+          claims = byKey.length
+            ? await this.#store.claimKeys(this.#store.driver, this.runnerId, byKey, Date.now())
+            : await this.#store.claim(this.#store.driver, this.runnerId, wanted, names, Date.now());
         } catch (err) {
+          this.#hints.add(byKey);
           // Back off (up to the poll interval) instead of retrying at once on every free slot.
           this.#wantWork = false;
           this.#slots.release(wanted);
@@ -784,7 +812,7 @@ export class DefaultRunner {
         }
         this.#claimBackoffMs = 0;
         if (claims.length < wanted) {
-          if (seq === this.#wakeSeq) this.#wantWork = false;
+          if (seq === this.#wakeSeq && !byKey.length) this.#wantWork = false;
           this.#slots.release(wanted - claims.length);
         }
         this.#startClaims(claims);
@@ -1018,6 +1046,7 @@ export class DefaultRunner {
     this.#remember(claim, write, effects);
     this.#emitOutcome(claim, wf, write, effects, durationMs ?? 0);
     this.#startClaims(effects.localClaims);
+    if (this.config.maxConcurrentTasks > 0) this.#hints.add(effects.madeReady);
     if (effects.readyCount > 0) this.wake();
     if (write.kind === "retry") this.#after(Math.max(0, write.readyAt - Date.now()), () => this.wake());
     return effects;

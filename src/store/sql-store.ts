@@ -15,6 +15,7 @@ import type {
   Queryable,
   StoreCapabilities,
   TaskInputs,
+  TaskKey,
   TaskRecord,
   DependencyState,
 } from "./store.js";
@@ -269,6 +270,16 @@ export class SqlStore {
         `CROSS JOIN ${p}cloaca_executions e ` +
         `WHERE e.id = c.execution_id AND c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' AND ${d.inList("c.workflow_name")} ` +
         `ORDER BY c.ready_at LIMIT ? ${d.claimLock}) ` +
+        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
+        `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
+        `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
+      // The same, for given tasks (ones this runner made Ready): found by key, with no walk of the Ready index
+      // (on PostgreSQL that index keeps an entry for every task claimed since the last vacuum).
+      claimKeys:
+        `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${d.rows({ eid: "text", tid: "text" })} ` +
+        `JOIN ${p}cloaca_tasks c ON c.execution_id = v.eid AND c.task_id = v.tid ` +
+        `JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
+        `WHERE c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' ${d.claimLock}) ` +
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
         `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
         `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
@@ -567,6 +578,16 @@ export class SqlStore {
     if (limit <= 0 || workflowNames.length === 0) return [];
     const rows = await q.query(this.sql.claim, [now, this.dialect.list(workflowNames), limit, runnerId, now]);
     return rows.map(toClaim);
+  }
+
+  /**
+   * Claims those of `keys` that are still Ready and due, in a running execution, for `runnerId`; keys that
+   * another runner holds or took are passed over.
+   */
+  async claimKeys(q: Queryable, runnerId: string, keys: readonly TaskKey[], now: number): Promise<ClaimedTask[]> {
+    if (!keys.length) return [];
+    const rows = keys.map((k) => ({ eid: k.executionId, tid: k.taskId }));
+    return (await q.query(this.sql.claimKeys, [this.dialect.rowsParam(rows), now, runnerId, now])).map(toClaim);
   }
 
   /** Loads what claimed tasks need: their execution's input and their ancestors' states (1 query). */

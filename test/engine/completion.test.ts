@@ -1,8 +1,9 @@
 /**
- * completion.ts sends an outcome batch's write, the advance of the dependents and the read of finishing
- * executions together, before the write has answered. An outcome whose claim was lost (another runner took
- * the task over) must still advance nothing: these tests drive the store directly, on both backends, with a
- * real takeover between the claim and the late outcome.
+ * completion.ts sends an outcome batch's write, the advance of the dependents, the read of finishing
+ * executions and the claim of queued work together, before the write has answered. An outcome whose claim
+ * was lost (another runner took the task over) must still advance nothing, and a claim by key (of tasks the
+ * runner made Ready itself) must take only what the ordinary claim would. These tests drive the store
+ * directly, on both backends, with real takeovers and competing claims.
  */
 import { randomUUID } from "node:crypto";
 import { afterEach, expect, it } from "vitest";
@@ -34,6 +35,11 @@ async function setup(backend: TestBackend): Promise<{ store: SqlStore; execution
   opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize: 2, logger: silent });
   const store = opened.store;
   await store.migrate();
+  return addExecution(store);
+}
+
+/** One more execution of `wf` in `store`, its roots Ready. */
+async function addExecution(store: SqlStore): Promise<{ store: SqlStore; executionId: string }> {
   const executionId = randomUUID();
   await store.driver.transaction((tx) =>
     store.createExecution(tx, {
@@ -110,5 +116,30 @@ forEachBackend((backend) => {
       ["y", "Completed"],
       ["m", "Completed"],
     ]);
+  });
+
+  it("a claim by key takes only Ready, due tasks of running executions, and passes over taken ones", async () => {
+    const { store, executionId } = await setup(backend);
+    const { executionId: pausedId } = await addExecution(store);
+    const key = (executionId: string, taskId: string) => ({ executionId, taskId });
+    // Another runner holds y; m is not Ready yet; the paused execution's roots are Ready but must wait.
+    const [y] = await store.claimKeys(store.driver, "R2", [key(executionId, "y")], Date.now());
+    expect([y!.taskId, y!.attempt]).toEqual(["y", 1]);
+    expect(await store.driver.transaction((tx) => store.pause(tx, pausedId, "test"))).toBe(true);
+
+    const claimed = await store.claimKeys(
+      store.driver,
+      "R1",
+      [key(executionId, "x"), key(executionId, "y"), key(executionId, "m"), key(pausedId, "x"), key("no-such-execution", "x")],
+      Date.now(),
+    );
+    expect(claimed.map((c) => [c.executionId, c.taskId, c.attempt])).toEqual([[executionId, "x", 1]]);
+    expect(await taskRow(store, executionId, "y")).toEqual({ status: "Running", deps: 0, attempt: 1 });
+    expect(await taskRow(store, pausedId, "x")).toEqual({ status: "Ready", deps: 0, attempt: 0 });
+
+    // Not due yet: a retry's ready_at in the future is respected.
+    await store.driver.run(`UPDATE ${store.dialect.prefix}cloaca_tasks SET ready_at = ? WHERE execution_id = ?`, [Date.now() + 60_000, pausedId]);
+    expect(await store.driver.transaction((tx) => store.resume(tx, pausedId))).toBe(true);
+    expect(await store.claimKeys(store.driver, "R1", [key(pausedId, "x")], Date.now())).toEqual([]);
   });
 });
