@@ -90,7 +90,8 @@ export async function recordOutcomes<A = undefined>(
   reserveSlot: () => boolean,
   alongside?: () => Promise<A>,
 ): Promise<{ effects: OutcomeEffects[]; alongside: A | undefined }> {
-  // What the outcomes end, assuming every write lands (the statements below check it).
+  // What the outcomes end, assuming every write lands (the statements below check it). Without a skip
+  // cascade, only an execution with an ended task that nothing depends on can finish: those are read.
   const ended: Ended[] = [];
   const sinks = new Set<string>();
   for (const { workflow, claim, write } of outcomes) {
@@ -101,7 +102,6 @@ export async function recordOutcomes<A = undefined>(
     ended.push({ executionId: claim.executionId, workflow, taskId: claim.taskId, attempt, status });
     if (workflow.dependents(claim.taskId).length === 0) sinks.add(claim.executionId);
   }
-  // Without a skip cascade, only an execution with an ended task that nothing depends on can be finished.
   const first = advancesOf(ended, reserveSlot);
   const pipelined = store.capabilities.pipelining;
   const finishing = store.finishTasks(tx, outcomes, runnerId, now);

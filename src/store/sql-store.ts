@@ -276,10 +276,11 @@ export class SqlStore {
       // The same, for given tasks (ones this runner made Ready): found by key, with no walk of the Ready index
       // (on PostgreSQL that index keeps an entry for every task claimed since the last vacuum).
       claimKeys:
+        // CROSS JOIN keeps SQLite's join order: from the keys, never from the status index of the executions.
         `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${d.rows({ eid: "text", tid: "text" })} ` +
-        `JOIN ${p}cloaca_tasks c ON c.execution_id = v.eid AND c.task_id = v.tid ` +
-        `JOIN ${p}cloaca_executions e ON e.id = c.execution_id ` +
-        `WHERE c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' ${d.claimLock}) ` +
+        `CROSS JOIN ${p}cloaca_tasks c CROSS JOIN ${p}cloaca_executions e ` +
+        `WHERE c.execution_id = v.eid AND c.task_id = v.tid AND e.id = c.execution_id ` +
+        `AND c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' ${d.claimLock}) ` +
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
         `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
         `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
@@ -347,7 +348,8 @@ export class SqlStore {
       // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
       snapshots: snapshots(""),
       // The same, only for executions whose last task just ended (those an outcome batch finishes).
-      finishingSnapshots: snapshots(" AND e.unfinished_tasks = 0 AND e.status IN ('Running','Paused')"),
+      // (`|| ''`: the executions are found by key, not through the status index of every running one.)
+      finishingSnapshots: snapshots(" AND e.unfinished_tasks = 0 AND (e.status || '') IN ('Running','Paused')"),
       statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
       nextReadyAt:
         `SELECT MIN(c.ready_at) AS due FROM ${p}cloaca_tasks c CROSS JOIN ${p}cloaca_executions e ` +
