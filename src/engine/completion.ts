@@ -78,9 +78,9 @@ interface Ended {
  * The outcomes' write, the advance of their dependents and the read of the executions they may finish are
  * sent together (one round trip on PostgreSQL), before the write has answered: the advance counts an edge
  * only if its source row is as this transaction wrote it, and the read only returns executions left with no
- * unfinished task. `alongside` (e.g. a claim of queued work) is sent with them and its result returned.
+ * unfinished task.
  */
-export async function recordOutcomes<A = undefined>(
+export async function recordOutcomes(
   store: SqlStore,
   tx: Queryable,
   ws: WriteSet,
@@ -88,8 +88,7 @@ export async function recordOutcomes<A = undefined>(
   now: number,
   outcomes: readonly Outcome[],
   reserveSlot: () => boolean,
-  alongside?: () => Promise<A>,
-): Promise<{ effects: OutcomeEffects[]; alongside: A | undefined }> {
+): Promise<OutcomeEffects[]> {
   // What the outcomes end, assuming every write lands (the statements below check it). Without a skip
   // cascade, only an execution with an ended task that nothing depends on can finish: those are read.
   const ended: Ended[] = [];
@@ -110,8 +109,7 @@ export async function recordOutcomes<A = undefined>(
   if (!pipelined) await advancing;
   const reading = store.finishingSnapshots(tx, [...sinks]);
   if (!pipelined) await reading;
-  const extra = alongside?.();
-  const [{ written, counts }, advanced, speculative, extraResult] = await Promise.all([finishing, advancing, reading, extra]);
+  const [{ written, counts }, advanced, speculative] = await Promise.all([finishing, advancing, reading]);
 
   const results: MutableEffects[] = [];
   const work = new Map<string, ExecutionWork>();
@@ -194,7 +192,7 @@ export async function recordOutcomes<A = undefined>(
     }
   }
   for (const effects of results) ws.events.push(...effects.events);
-  return { effects: results, alongside: extraResult };
+  return results;
 }
 
 /** One edge per dependent of each ended task; each dependent is offered a slot (see BatchSlots). */

@@ -64,9 +64,7 @@ export async function sweepDeadRunners(input: SweepInput): Promise<number> {
         let ok: boolean;
         if (abandon) {
           const error = `abandoned: its runner stopped ${claim.recoveries + 1} times while running it (maxTaskRecoveries = ${config.maxTaskRecoveries})`;
-          const {
-            effects: [eff],
-          } = await recordOutcomes(store, tx, ws, runner, now, [{ workflow: wf!, claim, write: { kind: "failed", error } }], () => false);
+          const [eff] = await recordOutcomes(store, tx, ws, runner, now, [{ workflow: wf!, claim, write: { kind: "failed", error } }], () => false);
           ok = !eff!.lost;
           finished = eff!.finished;
           if (finished) for (const payload of finishedPayloads(self, [claim.executionId])) ws.notifications.add(payload);

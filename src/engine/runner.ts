@@ -81,12 +81,21 @@ interface OutcomeWrite extends Outcome {
 /** What a batch did for one outcome write: its effects, the slots to free, and claims it took from the queue. */
 interface RecordedOutcome {
   readonly effects: OutcomeEffects;
-  /** Slots to give back after commit (the batch's unused ones all go to its first write). */
+  /** Slots to give back after commit (the batch's unused ones all go to its first write), besides the claim's. */
   readonly release: number;
-  /** Ready tasks claimed from the queue in the same transaction (slots already held). */
-  readonly claimed: ClaimedTask[];
-  /** Set when the queue claim got fewer than it asked for: the wake sequence it saw. */
-  readonly drainedAt: number | undefined;
+  /** The claim of Ready work sent with the batch's commit (on its first write only). */
+  readonly claim: QueuedClaim | undefined;
+}
+
+/** A claim of queued work sent in an outcome batch; settled when the batch has committed. */
+interface QueuedClaim {
+  readonly rows: Promise<ClaimedTask[]>;
+  /** Slots held for it. */
+  readonly want: number;
+  /** The wake sequence when it was sent. */
+  readonly seq: number;
+  /** It claimed these hinted keys (fewer found then only means stale hints, not an empty queue). */
+  readonly byKey: boolean;
 }
 
 /**
@@ -408,36 +417,8 @@ export class DefaultRunner {
       const now = Date.now();
       // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
       const slots = new BatchSlots(outcomes.length, outcomes[0]!.hold, this.#slots, () => this.#stopping);
-      // Ready work is claimed from the queue in the same round trip, with the slots the successors left: by
-      // key when this runner knows enough Ready tasks (it made them Ready), else from the Ready index.
-      let want = 0;
-      let seq = 0;
-      let byKey: TaskKey[] = [];
-      const claimQueued =
-        this.#wantWork && !this.#stopping
-          ? () => {
-              want = slots.takeAll();
-              slots.used += want; // held for the claim while later cascade levels take slots
-              seq = this.#wakeSeq;
-              if (want > 0 && this.#hints.size >= want) {
-                byKey = this.#hints.take(want);
-                return store.claimKeys(tx, this.runnerId, byKey, now);
-              }
-              return store.claim(tx, this.runnerId, want, this.workflows(), now);
-            }
-          : undefined;
-      let recorded: Awaited<ReturnType<typeof recordOutcomes<ClaimedTask[]>>>;
-      try {
-        recorded = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take(), claimQueued);
-      } catch (err) {
-        this.#hints.add(byKey); // rolled back: still Ready
-        throw err;
-      }
-      const { effects: all } = recorded;
-      const claimed = recorded.alongside ?? [];
-      slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0) + claimed.length;
-      // Fewer than asked from the index means the queue is drained; fewer by key only that hints went stale.
-      const drainedAt = claimed.length < want && !byKey.length ? seq : undefined;
+      const all = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take());
+      slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0);
       const finished: string[] = [];
       all.forEach((eff, i) => {
         if (eff.lost) return;
@@ -446,9 +427,20 @@ export class DefaultRunner {
       });
       for (const payload of finishedPayloads(this.runnerId, finished)) ws.notifications.add(payload);
 
-      return all.map((effects, i) =>
-        i === 0 ? { effects, release: slots.unused, claimed, drainedAt } : { effects, release: 0, claimed: [], drainedAt: undefined },
-      );
+      // The slots the successors left, and any free one, claim Ready work in the same transaction: by key
+      // when this runner knows enough Ready tasks (it made them Ready), else from the Ready index. The claim
+      // travels with the write set and the COMMIT, and is read once the batch has committed (the driver
+      // settles every statement before COMMIT, and a failed one fails the batch).
+      let claim: QueuedClaim | undefined;
+      const want = this.#wantWork && !this.#stopping ? slots.takeAll() : 0;
+      if (want > 0) {
+        const byKey = this.#hints.size >= want ? this.#hints.take(want) : [];
+        const rows = byKey.length ? store.claimKeys(tx, this.runnerId, byKey, now) : store.claim(tx, this.runnerId, want, this.workflows(), now);
+        rows.catch(() => undefined); // its failure fails the transaction, which reports it
+        claim = { rows, want, seq: this.#wakeSeq, byKey: byKey.length > 0 };
+        slots.used += want;
+      }
+      return all.map((effects, i) => ({ effects, release: i === 0 ? slots.unused : 0, claim: i === 0 ? claim : undefined }));
     },
   };
 
@@ -1033,11 +1025,14 @@ export class DefaultRunner {
       this.#slots.release();
       return undefined; // our own sweep hands the claim back (it is ours and no longer in flight)
     }
+    const queued = recorded.claim;
+    const claimed = queued ? await queued.rows : [];
+    const unclaimed = (queued?.want ?? 0) - claimed.length;
     // The queue had no more than was claimed: stop looking until something wakes us (before freeing slots,
     // which would otherwise start a claim that finds nothing).
-    if (recorded.drainedAt === this.#wakeSeq) this.#wantWork = false;
-    this.#slots.release(recorded.release);
-    this.#startClaims(recorded.claimed);
+    if (queued && unclaimed > 0 && !queued.byKey && queued.seq === this.#wakeSeq) this.#wantWork = false;
+    this.#slots.release(recorded.release + unclaimed);
+    this.#startClaims(claimed);
     const effects = recorded.effects;
     if (effects.lost) {
       this.config.logger.warn({ executionId: claim.executionId, taskId: claim.taskId }, "claim lost: another runner took this task over; result discarded");

@@ -230,7 +230,7 @@ export class SqlStore {
       `SELECT eid, tid, type, data, runner, at FROM ${d.rows({ eid: "text", tid: "text", type: "text", data: "text", runner: "text", at: "int" })}`;
     const finishExecutions =
       `UPDATE ${p}cloaca_executions AS x SET status = v.st, final_context = v.ctx, error_message = v.err, completed_at = v.at ` +
-      `FROM ${d.rows({ xid: "text", st: "text", ctx: "text", err: "text", at: "int" })} ` +
+      `FROM ${d.keyedRows({ xid: "text", st: "text", ctx: "text", err: "text", at: "int" })} ` +
       // `|| ''` keeps SQLite from walking the status index (every running execution) instead of the rows.
       `WHERE x.id = v.xid AND (x.status || '') IN ('Running','Paused')`;
     const finishTasksText =
@@ -239,7 +239,7 @@ export class SqlStore {
       `completed_at = CASE WHEN v.st = 'Ready' THEN t.completed_at ELSE ? END, ` +
       `ready_at = CASE WHEN v.st = 'Ready' THEN v.due ELSE t.ready_at END, ` +
       `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
-      `FROM ${d.rows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
+      `FROM ${d.keyedRows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
       `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
       `AND (t.claimed_by || '') = ? AND t.attempt = v.att RETURNING execution_id, task_id, status`;
     // Executions with their tasks (and the tasks' outputs), one query for any number of executions. The second
@@ -264,25 +264,28 @@ export class SqlStore {
       // The pick is a materialized CTE: PostgreSQL must lock and limit the rows exactly once (an
       // `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-evaluated and claim more than n).
       // CROSS JOIN makes SQLite drive the join from the Ready-task index (it would otherwise walk every Running
-      // execution); PostgreSQL plans it as the inner join it is.
+      // execution); PostgreSQL plans it as the inner join it is. Everywhere in the claims, `|| ''` keeps a
+      // status off its index: executions and claimed rows are looked up by key. (A plan that drives from the
+      // status index of the executions, which PostgreSQL picks when its statistics saw few of them, costs
+      // one walk of every running execution per Ready task.)
       claim:
         `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${p}cloaca_tasks c ` +
         `CROSS JOIN ${p}cloaca_executions e ` +
-        `WHERE e.id = c.execution_id AND c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' AND ${d.inList("c.workflow_name")} ` +
-        `ORDER BY c.ready_at LIMIT ? ${d.claimLock}) ` +
+        `WHERE e.id = c.execution_id AND c.status = 'Ready' AND c.ready_at <= ? AND (e.status || '') = 'Running' ` +
+        `AND ${d.inList("c.workflow_name")} ORDER BY c.ready_at LIMIT ? ${d.claimLock}) ` +
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
-        `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
+        `started_at = COALESCE(started_at, ?) WHERE (status || '') = 'Ready' AND (execution_id, task_id) IN ` +
         `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
       // The same, for given tasks (ones this runner made Ready): found by key, with no walk of the Ready index
-      // (on PostgreSQL that index keeps an entry for every task claimed since the last vacuum).
+      // (on PostgreSQL that index keeps an entry for every task claimed since the last vacuum). CROSS JOIN
+      // keeps SQLite's join order: from the keys.
       claimKeys:
-        // CROSS JOIN keeps SQLite's join order: from the keys, never from the status index of the executions.
-        `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${d.rows({ eid: "text", tid: "text" })} ` +
+        `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${d.keyedRows({ eid: "text", tid: "text" })} ` +
         `CROSS JOIN ${p}cloaca_tasks c CROSS JOIN ${p}cloaca_executions e ` +
         `WHERE c.execution_id = v.eid AND c.task_id = v.tid AND e.id = c.execution_id ` +
-        `AND c.status = 'Ready' AND c.ready_at <= ? AND e.status = 'Running' ${d.claimLock}) ` +
+        `AND (c.status || '') = 'Ready' AND c.ready_at + 0 <= ? AND (e.status || '') = 'Running' ${d.claimLock}) ` +
         `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
-        `started_at = COALESCE(started_at, ?) WHERE status = 'Ready' AND (execution_id, task_id) IN ` +
+        `started_at = COALESCE(started_at, ?) WHERE (status || '') = 'Ready' AND (execution_id, task_id) IN ` +
         `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
       // One round trip for everything a batch of claimed tasks needs: their executions' inputs and the
       // terminal states (with deltas) of the tasks they read from.
@@ -311,7 +314,7 @@ export class SqlStore {
           `SELECT v.eid, v.tid, COUNT(*) AS n, SUM(CASE WHEN v.sst = 'Failed' THEN 1 ELSE 0 END) AS nf, ` +
           `SUM(CASE WHEN v.sst = 'Skipped' THEN 1 ELSE 0 END) AS ns, MAX(v.auto) AS auto, MAX(v.loc) AS loc, ` +
           `MAX(v.owner) AS owner, MAX(v.at) AS at ` +
-          `FROM ${d.rows({ eid: "text", tid: "text", src: "text", satt: "int", sst: "text", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
+          `FROM ${d.keyedRows({ eid: "text", tid: "text", src: "text", satt: "int", sst: "text", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
           `JOIN ${p}cloaca_tasks s ON s.execution_id = v.eid AND s.task_id = v.src AND s.status = v.sst ` +
           `AND s.attempt = v.satt AND s.completed_at = v.at GROUP BY v.eid, v.tid`;
         return (
@@ -331,7 +334,7 @@ export class SqlStore {
       })(),
       adjust:
         `UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - v.fin, failed_tasks = x.failed_tasks + v.nf ` +
-        `FROM ${d.rows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
+        `FROM ${d.keyedRows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
         `RETURNING id, unfinished_tasks, failed_tasks, status`,
       // PostgreSQL: the attempts' outcomes and their count against the executions in one statement (the
       // count is derived from the rows actually written, so a lost claim counts for nothing).
@@ -558,7 +561,8 @@ export class SqlStore {
     if (this.capabilities.writableCtes) {
       if (!ws.executions.length && !ws.tasks.length && !events.length && !ws.finishes.length && !ws.notifications.size) return [];
       const channel = ws.notifications.size && this.capabilities.listenNotify ? await this.channelIn(q) : "";
-      const params = [rows(ws.executions), rows(ws.tasks), rows(events), rows(ws.finishes), channel, channel ? [...ws.notifications] : []];
+      const finishes = this.dialect.keyedRowsParam(ws.finishes);
+      const params = [rows(ws.executions), rows(ws.tasks), rows(events), finishes, channel, channel ? [...ws.notifications] : []];
       return [{ sql: this.sql.flushAll, params }];
     }
     // Without data-modifying CTEs there is no LISTEN/NOTIFY either (SQLite): notifications have no channel.
@@ -566,7 +570,7 @@ export class SqlStore {
     if (ws.executions.length) out.push({ sql: this.sql.insertExecutions, params: [rows(ws.executions)] });
     if (ws.tasks.length) out.push({ sql: this.sql.insertTasks, params: [rows(ws.tasks)] });
     if (events.length) out.push({ sql: this.sql.insertEvents, params: [rows(events)] });
-    if (ws.finishes.length) out.push({ sql: this.sql.finishExecutions, params: [rows(ws.finishes)] });
+    if (ws.finishes.length) out.push({ sql: this.sql.finishExecutions, params: [this.dialect.keyedRowsParam(ws.finishes)] });
     return out;
   }
 
@@ -589,7 +593,7 @@ export class SqlStore {
   async claimKeys(q: Queryable, runnerId: string, keys: readonly TaskKey[], now: number): Promise<ClaimedTask[]> {
     if (!keys.length) return [];
     const rows = keys.map((k) => ({ eid: k.executionId, tid: k.taskId }));
-    return (await q.query(this.sql.claimKeys, [this.dialect.rowsParam(rows), now, runnerId, now])).map(toClaim);
+    return (await q.query(this.sql.claimKeys, [this.dialect.keyedRowsParam(rows), now, runnerId, now])).map(toClaim);
   }
 
   /** Loads what claimed tasks need: their execution's input and their ancestors' states (1 query). */
@@ -654,7 +658,7 @@ export class SqlStore {
       why: write.kind === "skipped" ? write.reason : null,
       due: write.kind === "retry" ? write.readyAt : null,
     }));
-    const params = [now, this.dialect.rowsParam(rows), runnerId];
+    const params = [now, this.dialect.keyedRowsParam(rows), runnerId];
     if (this.capabilities.writableCtes) {
       for (const r of await tx.query(this.sql.finishAndCount, params)) {
         if (r.k === "t") written.add(taskKey(String(r.id), String(r.task_id)));
@@ -699,7 +703,7 @@ export class SqlStore {
       owner: runnerId,
       at: now,
     }));
-    const out = await tx.query(this.sql.advance, [this.dialect.rowsParam(param)]);
+    const out = await tx.query(this.sql.advance, [this.dialect.keyedRowsParam(param)]);
     return out.map((r) => ({
       executionId: String(r.execution_id),
       taskId: String(r.task_id),
@@ -717,7 +721,7 @@ export class SqlStore {
   ): Promise<Map<string, ExecutionCounts>> {
     if (!rows.length) return new Map();
     const param = rows.map((r) => ({ xid: r.executionId, fin: r.finished, nf: r.failed }));
-    const out = await tx.query(this.sql.adjust, [this.dialect.rowsParam(param)]);
+    const out = await tx.query(this.sql.adjust, [this.dialect.keyedRowsParam(param)]);
     return new Map(out.map((r) => [String(r.id), toCounts(r)]));
   }
 

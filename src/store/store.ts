@@ -43,9 +43,10 @@ export interface Transaction extends Queryable {
 /** A database connection (or pool) with transactions. */
 export interface Driver extends Queryable {
   /**
-   * Runs `fn` in one write transaction; commits when it resolves, rolls back when it throws. `fn` must wait
-   * for every statement it sends (statements it sends together, e.g. under `Promise.all`, are pipelined
-   * on PostgreSQL: one round trip for all of them, `BEGIN` included).
+   * Runs `fn` in one write transaction; commits when it resolves, rolls back when it throws. Statements
+   * `fn` sends together (without waiting for the earlier ones) are pipelined on PostgreSQL: one round trip
+   * for all of them, `BEGIN` included. A statement `fn` did not wait for still runs before `COMMIT` (and its
+   * promise is settled when the transaction is); any failed statement fails the transaction.
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /** Closes every connection. Idempotent. */
@@ -73,6 +74,14 @@ export interface Dialect {
   rows(columns: Readonly<Record<string, RowColumnType>>): string;
   /** Binds the objects of {@link Dialect.rows} (keys are column names; absent or undefined = NULL). */
   rowsParam(rows: readonly object[]): unknown;
+  /**
+   * {@link Dialect.rows} for rows joined to a table by its key (updates, claims): bound in a form whose row
+   * count the planner estimates low, so it looks the rows up by key instead of scanning the table. Bind with
+   * {@link Dialect.keyedRowsParam}.
+   */
+  keyedRows(columns: Readonly<Record<string, RowColumnType>>): string;
+  /** Binds the objects of {@link Dialect.keyedRows}. */
+  keyedRowsParam(rows: readonly object[]): unknown;
 }
 
 /** Column types of {@link Dialect.rows}. */

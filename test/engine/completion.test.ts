@@ -85,15 +85,15 @@ forEachBackend((backend) => {
 
     // R1's late outcomes for x and y arrive in one batch: only y's counts.
     const late = await record(store, "R1", [x1, y1]);
-    expect(late.effects.map((e) => e.lost)).toEqual([true, false]);
-    expect(late.effects.flatMap((e) => e.skipped)).toEqual([]);
-    expect(late.effects.some((e) => e.finished)).toBe(false);
+    expect(late.map((e) => e.lost)).toEqual([true, false]);
+    expect(late.flatMap((e) => e.skipped)).toEqual([]);
+    expect(late.some((e) => e.finished)).toBe(false);
     expect(await taskRow(store, executionId, "x")).toEqual({ status: "Running", deps: 0, attempt: 2 });
     expect(await taskRow(store, executionId, "m")).toEqual({ status: "NotStarted", deps: 1, attempt: 0 });
 
     // R2's outcome for x is the last dependency: m becomes ready.
     const done = await record(store, "R2", [x2!]);
-    expect(done.effects.map((e) => [e.lost, e.readyCount])).toEqual([[false, 1]]);
+    expect(done.map((e) => [e.lost, e.readyCount])).toEqual([[false, 1]]);
     expect(await taskRow(store, executionId, "m")).toEqual({ status: "Ready", deps: 0, attempt: 0 });
   });
 
@@ -106,12 +106,12 @@ forEachBackend((backend) => {
     const [m2] = await store.claim(store.driver, "R2", 1, [wf.name], Date.now());
 
     const late = await record(store, "R1", [m1!]);
-    expect(late.effects.map((e) => [e.lost, e.finished, e.result])).toEqual([[true, undefined, undefined]]);
+    expect(late.map((e) => [e.lost, e.finished, e.result])).toEqual([[true, undefined, undefined]]);
     expect((await store.getExecution(executionId))!.status).toBe("Running");
 
     const done = await record(store, "R2", [m2!]);
-    expect(done.effects.map((e) => [e.lost, e.finished])).toEqual([[false, "Completed"]]);
-    expect(done.effects[0]!.result!.tasks.map((t) => [t.taskId, t.status])).toEqual([
+    expect(done.map((e) => [e.lost, e.finished])).toEqual([[false, "Completed"]]);
+    expect(done[0]!.result!.tasks.map((t) => [t.taskId, t.status])).toEqual([
       ["x", "Completed"],
       ["y", "Completed"],
       ["m", "Completed"],

@@ -1,8 +1,8 @@
 /**
  * The drivers' transaction contract (store.ts, `Driver.transaction`), on both backends: statements sent
- * together (pipelined on PostgreSQL) run in the order sent, `runAtCommit` writes run last inside the same
- * transaction, and a failed statement fails its whole transaction — even when the caller swallowed the
- * error — so nothing half-done is ever committed.
+ * together (pipelined on PostgreSQL) run in the order sent, `runAtCommit` writes and statements nobody
+ * waited for run before COMMIT inside the same transaction, and a failed statement fails its whole
+ * transaction — even when the caller swallowed the error — so nothing half-done is ever committed.
  */
 import { afterEach, expect, it } from "vitest";
 import { parseDatabaseUrl, quoteIdent } from "../../src/database-url.js";
@@ -95,5 +95,27 @@ forEachBackend((backend) => {
     // The connection is usable afterwards.
     await driver.transaction((tx) => tx.run(`INSERT INTO ${t} (id, v) VALUES (3, 'next')`));
     expect(await rows(driver, t)).toEqual([[1, "kept"], [3, "next"]]);
+  });
+
+  it("a statement the caller did not wait for runs before COMMIT, and its failure fails the transaction", async () => {
+    const { driver, t } = await withTable(backend);
+    let pending: Promise<number> | undefined;
+    await driver.transaction(async (tx) => {
+      await tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'a')`);
+      pending = tx.run(`UPDATE ${t} SET v = 'not awaited' WHERE id = 1`);
+    });
+    expect(await pending).toBe(1);
+    expect(await rows(driver, t)).toEqual([[1, "not awaited"]]);
+
+    let failing: Promise<number> | undefined;
+    await expect(
+      driver.transaction(async (tx) => {
+        await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'rolled back')`);
+        failing = tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'duplicate key')`);
+        failing.catch(() => undefined);
+      }),
+    ).rejects.toThrow();
+    await expect(failing).rejects.toThrow();
+    expect(await rows(driver, t)).toEqual([[1, "not awaited"]]);
   });
 });

@@ -28,6 +28,9 @@ export const sqliteDialect: Dialect = {
       .map((name) => `value ->> '${name}' AS ${name}`)
       .join(", ")} FROM json_each(?)) AS v`,
   rowsParam: (rows) => JSON.stringify(rows),
+  // SQLite's planner looks rows of json_each up by key anyway.
+  keyedRows: (columns) => sqliteDialect.rows(columns),
+  keyedRowsParam: (rows) => JSON.stringify(rows),
 };
 
 function bind(params: readonly unknown[] | undefined): unknown[] {
