@@ -16,7 +16,7 @@ import {
 } from "../errors.js";
 import { taskKey, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
-import type { ClaimedTask, TaskInputs, TaskKey } from "../store/store.js";
+import type { ClaimedTask, Queryable, TaskInputs, TaskKey } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
 import { Context, mergeOutputs } from "../workflow/context.js";
 import { cloneJson } from "../workflow/json.js";
@@ -434,8 +434,7 @@ export class DefaultRunner {
       let claim: QueuedClaim | undefined;
       const want = this.#wantWork && !this.#stopping ? slots.takeAll() : 0;
       if (want > 0) {
-        const byKey = this.#hints.size >= want ? this.#hints.take(want) : [];
-        const rows = byKey.length ? store.claimKeys(tx, this.runnerId, byKey, now) : store.claim(tx, this.runnerId, want, this.workflows(), now);
+        const { rows, byKey } = this.#claimReady(tx, want, now);
         rows.catch(() => undefined); // its failure fails the transaction, which reports it
         claim = { rows, want, seq: this.#wakeSeq, byKey: byKey.length > 0 };
         slots.used += want;
@@ -761,6 +760,17 @@ export class DefaultRunner {
 
   // ------------------------------------------------------------------ the work loop
 
+  /**
+   * Claims up to `want` due Ready tasks through `q` (the pool or a transaction): by key when this runner
+   * knows that many it made Ready itself (see ready-hints.ts), else from the queue.
+   */
+  #claimReady(q: Queryable, want: number, now: number): { rows: Promise<ClaimedTask[]>; byKey: TaskKey[] } {
+    const store = this.#store;
+    const byKey = this.#hints.size >= want ? this.#hints.take(want) : [];
+    const rows = byKey.length ? store.claimKeys(q, this.runnerId, byKey, now) : store.claim(q, this.runnerId, want, this.workflows(), now);
+    return { rows, byKey };
+  }
+
   /** Asks the runner to look for ready work now (called on notifications; safe to call any time). */
   wake(): void {
     this.#wakeSeq++;
@@ -786,12 +796,9 @@ export class DefaultRunner {
         if (wanted === 0) break; // a slot coming free calls us again
         const seq = this.#wakeSeq;
         let claims: ClaimedTask[] = [];
-        // By key when this runner knows enough Ready tasks (see the outcome batches' claim).
-        const byKey = this.#hints.size >= wanted ? this.#hints.take(wanted) : [];
+        const { rows, byKey } = this.#claimReady(this.#store.driver, wanted, Date.now());
         try {
-          claims = byKey.length
-            ? await this.#store.claimKeys(this.#store.driver, this.runnerId, byKey, Date.now())
-            : await this.#store.claim(this.#store.driver, this.runnerId, wanted, names, Date.now());
+          claims = await rows;
         } catch (err) {
           this.#hints.add(byKey);
           // Back off (up to the poll interval) instead of retrying at once on every free slot.
