@@ -8,7 +8,8 @@
  * - `roundTrips`: waits for the database, BEGIN and COMMIT included. On PostgreSQL a statement sent while
  *   an earlier one on the same connection is still unanswered rides the same round trip (pipelining) and
  *   is not counted again; on SQLite every statement is one call into the library.
- * - `statements`: the same without BEGIN / COMMIT / ROLLBACK.
+ * - `statements`: the same without BEGIN / COMMIT / ROLLBACK. PRAGMAs (connection settings) are not
+ *   counted at all.
  * - `commits`: durable write commits: explicit COMMITs plus writes sent outside a transaction
  *   (autocommit). Reads outside a transaction are not counted (they commit nothing to the log).
  */
@@ -84,8 +85,9 @@ function firstWord(sql: string): string {
 
 function record(state: Flagged, sql: string, isRead: boolean, pipelined = false): void {
   if (!enabled) return;
-  if (!pipelined) counts.roundTrips++;
   const w = firstWord(sql);
+  if (w === "PRAGMA") return; // connection settings (the SQLite driver's busy-wait switch), not SQL work
+  if (!pipelined) counts.roundTrips++;
   if (w === "BEGIN" || w === "START") {
     state[IN_TX] = true;
   } else if (w === "COMMIT" || w === "END") {

@@ -161,14 +161,15 @@ export class SqliteDriver implements Driver {
     const started = Date.now();
     let pause = 1;
     for (;;) {
-      this.db.pragma("busy_timeout = 0");
+      this.prepare("PRAGMA busy_timeout = 0").run();
       try {
         return fn();
       } catch (err) {
         const code = ((err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code) ?? "";
         if (!code.startsWith("SQLITE_BUSY") || Date.now() - started >= limit) throw err;
       } finally {
-        this.db.pragma(`busy_timeout = ${limit}`);
+        // Prepared once (db.pragma compiles the statement on every call): this runs twice per transaction.
+        this.prepare(`PRAGMA busy_timeout = ${limit}`).run();
       }
       await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, limit - (Date.now() - started)))));
       pause = Math.min(pause * 2, 50);
