@@ -172,19 +172,16 @@ export class PostgresDriver implements Driver {
       const sent: Array<Promise<unknown>> = [];
       const atCommit: Array<[string, readonly unknown[] | undefined]> = [];
       let open = true;
+      const track = <P extends Promise<unknown>>(p: P): P => {
+        sent.push(p);
+        p.catch(() => undefined); // reported to whoever awaits it, and checked below
+        return p;
+      };
       const send = (sql: string, params: readonly unknown[] | undefined) => {
         if (!open) throw new Error(`a statement was sent after its transaction ended: ${sql.slice(0, 80)}`);
-        const p = this.exec(client, sql, params);
-        sent.push(p);
-        p.catch(() => undefined); // reported to whoever awaits it, and checked below
-        return p;
+        return track(this.exec(client, sql, params));
       };
-      const control = (sql: "BEGIN" | "COMMIT") => {
-        const p = client.query(sql);
-        sent.push(p);
-        p.catch(() => undefined); // reported to whoever awaits it, and checked below
-        return p;
-      };
+      const control = (sql: "BEGIN" | "COMMIT") => track(client.query(sql));
       const tx: Transaction = {
         query: async <R>(sql: string, params?: readonly unknown[]) => (await send(sql, params)).rows as R[],
         run: async (sql: string, params?: readonly unknown[]) => (await send(sql, params)).rowCount ?? 0,
