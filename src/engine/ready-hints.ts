@@ -11,6 +11,7 @@ import type { TaskKey } from "../store/store.js";
 export class ReadyHints {
   readonly #keys = new Map<string, TaskKey>();
 
+  /** `capacity` 0 keeps nothing (a runner that runs no tasks). */
   constructor(private readonly capacity = 100_000) {}
 
   get size(): number {

@@ -213,8 +213,8 @@ export class DefaultRunner {
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
   readonly #inputs = new InputCache();
-  /** Tasks this runner made Ready, claimed by key by its next outcome batches (see ready-hints.ts). */
-  readonly #hints = new ReadyHints();
+  /** Tasks this runner made Ready, claimed by key by its next claims (see ready-hints.ts); none when submit-only. */
+  readonly #hints: ReadyHints;
   /** Executions this runner finished while waiters here waited for them: the result as committed, no read needed. */
   readonly #results = new Map<string, ExecutionRows>();
   /** Executions started here and not yet seen to finish: a first wait for one needs no status read. */
@@ -245,6 +245,7 @@ export class DefaultRunner {
     this.#target = parseDatabaseUrl(databaseUrl);
     this.databaseUrl = this.#target.display;
     this.config = resolveConfig(config);
+    this.#hints = new ReadyHints(this.config.maxConcurrentTasks > 0 ? undefined : 0);
     if (this.#target.kind === "postgres") {
       const { poolMin, poolMax } = this.#target;
       if (poolMax !== undefined && config.dbPoolSize !== undefined && config.dbPoolSize !== poolMax) {
@@ -588,10 +589,8 @@ export class DefaultRunner {
     this.#startClaims(local);
     // Roots we had no free slot for are queued; our own NOTIFY is ignored, so look for them ourselves too.
     if (local.length < roots) {
-      if (this.config.maxConcurrentTasks > 0) {
-        const claimed = new Set(local.map((c) => c.taskId));
-        this.#hints.add(wf.roots().filter((t) => !claimed.has(t)).map((taskId) => ({ executionId: id, taskId })));
-      }
+      const claimed = new Set(local.map((c) => c.taskId));
+      this.#hints.add(wf.roots().filter((t) => !claimed.has(t)).map((taskId) => ({ executionId: id, taskId })));
       this.wake();
     }
     return new WorkflowExecution(this, id, wf.name);
@@ -1048,7 +1047,7 @@ export class DefaultRunner {
     this.#remember(claim, write, effects);
     this.#emitOutcome(claim, wf, write, effects, durationMs ?? 0);
     this.#startClaims(effects.localClaims);
-    if (this.config.maxConcurrentTasks > 0) this.#hints.add(effects.madeReady);
+    this.#hints.add(effects.madeReady);
     if (effects.readyCount > 0) this.wake();
     if (write.kind === "retry") this.#after(Math.max(0, write.readyAt - Date.now()), () => this.wake());
     return effects;
