@@ -29,6 +29,13 @@ async function withTable(backend: TestBackend): Promise<{ driver: Driver; t: str
   return { driver, t };
 }
 
+/** Runs `fn` as a transaction over a table holding row (1, 'kept'): it must fail and leave only that row. */
+async function expectRolledBack(driver: Driver, t: string, fn: Parameters<Driver["transaction"]>[0]): Promise<void> {
+  await driver.run(`INSERT INTO ${t} (id, v) VALUES (1, 'kept')`);
+  await expect(driver.transaction(fn)).rejects.toThrow();
+  expect(await rows(driver, t)).toEqual([[1, "kept"]]);
+}
+
 async function rows(driver: Driver, t: string): Promise<Array<[number, string]>> {
   const r = await driver.query<{ id: number; v: string }>(`SELECT id, v FROM ${t} ORDER BY id`);
   return r.map((x) => [Number(x.id), x.v]);
@@ -71,27 +78,19 @@ forEachBackend((backend) => {
 
   it("a runAtCommit write that fails rolls the whole transaction back", async () => {
     const { driver, t } = await withTable(backend);
-    await driver.run(`INSERT INTO ${t} (id, v) VALUES (1, 'kept')`);
-    await expect(
-      driver.transaction(async (tx) => {
-        await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'rolled back')`);
-        tx.runAtCommit(`INSERT INTO ${t} (id, v) VALUES (1, 'duplicate key')`);
-      }),
-    ).rejects.toThrow();
-    expect(await rows(driver, t)).toEqual([[1, "kept"]]);
+    await expectRolledBack(driver, t, async (tx) => {
+      await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'rolled back')`);
+      tx.runAtCommit(`INSERT INTO ${t} (id, v) VALUES (1, 'duplicate key')`);
+    });
   });
 
   it("a failed statement fails its transaction even when the caller swallowed the error", async () => {
     const { driver, t } = await withTable(backend);
-    await driver.run(`INSERT INTO ${t} (id, v) VALUES (1, 'kept')`);
-    await expect(
-      driver.transaction(async (tx) => {
-        await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'rolled back')`);
-        await tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'duplicate key')`).catch(() => undefined);
-        return "fn resolved";
-      }),
-    ).rejects.toThrow();
-    expect(await rows(driver, t)).toEqual([[1, "kept"]]);
+    await expectRolledBack(driver, t, async (tx) => {
+      await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'rolled back')`);
+      await tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'duplicate key')`).catch(() => undefined);
+      return "fn resolved";
+    });
     // The connection is usable afterwards.
     await driver.transaction((tx) => tx.run(`INSERT INTO ${t} (id, v) VALUES (3, 'next')`));
     expect(await rows(driver, t)).toEqual([[1, "kept"], [3, "next"]]);
