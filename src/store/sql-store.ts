@@ -242,14 +242,19 @@ export class SqlStore {
       `FROM ${d.keyedRows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
       `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
       `AND (t.claimed_by || '') = ? AND t.attempt = v.att RETURNING execution_id, task_id, status`;
-    // Executions with their tasks (and the tasks' outputs), one query for any number of executions. The second
-    // list lets PostgreSQL fetch the tasks by key (it otherwise hash-joins a scan of all tasks).
+    // Executions with their tasks (and the tasks' outputs), one query for any number of executions, each
+    // looked up by key; `filter` (conditions on `e`) picks which.
     const snapshots = (filter: string) =>
       `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
       `e.pause_reason, e.created_at, e.completed_at, t.task_id, t.status AS task_status, t.attempt, ` +
       `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context ` +
-      `FROM ${p}cloaca_executions e LEFT JOIN ${p}cloaca_tasks t ON t.execution_id = e.id AND ${d.inList("t.execution_id")} ` +
-      `WHERE ${d.inList("e.id")}${filter} ORDER BY e.id, t.position`;
+      `FROM ${d.keyedRows({ id: "text" })} ${d.lookup("inner", `${p}cloaca_executions`, "e", `e.id = v.id${filter}`)} ` +
+      `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = e.id")} ORDER BY e.id, t.position`;
+    // The claims' update of the rows `picked` chose (by row id: they are locked, so it is the version picked).
+    const claimPicked =
+      `UPDATE ${p}cloaca_tasks AS u SET status = 'Running', claimed_by = ?, attempt = u.attempt + 1, ` +
+      `started_at = COALESCE(u.started_at, ?) FROM picked WHERE u.${d.rowId} = picked.rid AND (u.status || '') = 'Ready' ` +
+      `RETURNING ${CLAIM_COLUMNS}`;
     return {
       insertExecutions,
       insertTasks,
@@ -262,31 +267,22 @@ export class SqlStore {
           `SELECT pg_notify(?, n) FROM unnest(CAST(? AS text[])) AS n`
         : "",
       // The pick is a materialized CTE: PostgreSQL must lock and limit the rows exactly once (an
-      // `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-evaluated and claim more than n).
-      // CROSS JOIN makes SQLite drive the join from the Ready-task index (it would otherwise walk every Running
-      // execution); PostgreSQL plans it as the inner join it is. Everywhere in the claims, `|| ''` keeps a
-      // status off its index: executions and claimed rows are looked up by key. (A plan that drives from the
-      // status index of the executions, which PostgreSQL picks when its statistics saw few of them, costs
-      // one walk of every running execution per Ready task.)
+      // `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be re-evaluated and claim more than n). It walks the
+      // Ready tasks in due order and looks each one's execution up by key; the update finds the picked rows by
+      // their row id. (`|| ''` keeps a status off its index: a plan that drives from the status index of the
+      // executions costs one walk of every running execution per Ready task.)
       claim:
-        `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${p}cloaca_tasks c ` +
-        `CROSS JOIN ${p}cloaca_executions e ` +
-        `WHERE e.id = c.execution_id AND c.status = 'Ready' AND c.ready_at <= ? AND (e.status || '') = 'Running' ` +
-        `AND ${d.inList("c.workflow_name")} ORDER BY c.ready_at LIMIT ? ${d.claimLock}) ` +
-        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
-        `started_at = COALESCE(started_at, ?) WHERE (status || '') = 'Ready' AND (execution_id, task_id) IN ` +
-        `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
-      // The same, for given tasks (ones this runner made Ready): found by key, with no walk of the Ready index
-      // (on PostgreSQL that index keeps an entry for every task claimed since the last vacuum). CROSS JOIN
-      // keeps SQLite's join order: from the keys.
+        `WITH picked AS MATERIALIZED (SELECT c.${d.rowId} AS rid FROM ${p}cloaca_tasks c ` +
+        `${d.lookup("inner", `${p}cloaca_executions`, "e", "e.id = c.execution_id AND (e.status || '') = 'Running'")} ` +
+        `WHERE c.status = 'Ready' AND c.ready_at <= ? AND ${d.inList("c.workflow_name")} ORDER BY c.ready_at LIMIT ? ${d.claimLock}) ` +
+        claimPicked,
+      // The same, for given tasks (ones this runner made Ready): each looked up by key, with no walk of the Ready
+      // index (on PostgreSQL that index keeps an entry for every task claimed since the last vacuum).
       claimKeys:
-        `WITH picked AS MATERIALIZED (SELECT c.execution_id, c.task_id FROM ${d.keyedRows({ eid: "text", tid: "text" })} ` +
-        `CROSS JOIN ${p}cloaca_tasks c CROSS JOIN ${p}cloaca_executions e ` +
-        `WHERE c.execution_id = v.eid AND c.task_id = v.tid AND e.id = c.execution_id ` +
-        `AND (c.status || '') = 'Ready' AND c.ready_at + 0 <= ? AND (e.status || '') = 'Running' ${d.claimLock}) ` +
-        `UPDATE ${p}cloaca_tasks SET status = 'Running', claimed_by = ?, attempt = attempt + 1, ` +
-        `started_at = COALESCE(started_at, ?) WHERE (status || '') = 'Ready' AND (execution_id, task_id) IN ` +
-        `(SELECT execution_id, task_id FROM picked) RETURNING ${CLAIM_COLUMNS}`,
+        `WITH picked AS MATERIALIZED (SELECT c.${d.rowId} AS rid FROM ${d.keyedRows({ eid: "text", tid: "text" })} ` +
+        `${d.lookup("inner", `${p}cloaca_tasks`, "c", "c.execution_id = v.eid AND c.task_id = v.tid AND (c.status || '') = 'Ready' AND c.ready_at + 0 <= ?")} ` +
+        `${d.lookup("inner", `${p}cloaca_executions`, "e", "e.id = c.execution_id AND (e.status || '') = 'Running'")} ${d.claimLock}) ` +
+        claimPicked,
       // One round trip for everything a batch of claimed tasks needs: their executions' inputs and the
       // terminal states (with deltas) of the tasks they read from.
       inputs:
@@ -351,7 +347,7 @@ export class SqlStore {
       // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
       snapshots: snapshots(""),
       // The same, only for executions whose last task just ended (those an outcome batch finishes).
-      // (`|| ''`: the executions are found by key, not through the status index of every running one.)
+      // (`|| ''`: SQLite must not prefer the status index to the key.)
       finishingSnapshots: snapshots(" AND e.unfinished_tasks = 0 AND (e.status || '') IN ('Running','Paused')"),
       statuses: `SELECT id, status FROM ${p}cloaca_executions WHERE ${d.inList("id")}`,
       nextReadyAt:
@@ -805,8 +801,7 @@ export class SqlStore {
   private async readSnapshots(q: Queryable, sql: string, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
     const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
     if (!ids.length) return out;
-    const list = this.dialect.list(ids);
-    for (const r of await q.query(sql, [list, list])) {
+    for (const r of await q.query(sql, [this.dialect.keyedRowsParam(ids.map((id) => ({ id })))])) {
       const id = String(r.id);
       let entry = out.get(id);
       if (!entry) out.set(id, (entry = { execution: toExecution(r), tasks: [] }));

@@ -82,6 +82,16 @@ export interface Dialect {
   keyedRows(columns: Readonly<Record<string, RowColumnType>>): string;
   /** Binds the objects of {@link Dialect.keyedRows}. */
   keyedRowsParam(rows: readonly object[]): unknown;
+  /** The column naming a row's physical version (`ctid`, `rowid`): `alias.rowId` of a table or a {@link Dialect.lookup}. */
+  readonly rowId: string;
+  /**
+   * A join to `table AS alias` that looks its rows up by `on` for each row joined so far (`inner`: rows
+   * without a match are dropped; `left`: kept, with NULLs). The statement reads the table by key whatever
+   * the planner believes about its size: on PostgreSQL a fenced `LATERAL` subquery (a plan made while the
+   * tables were small, or before their statistics were gathered, would otherwise scan the table once per
+   * key), on SQLite a join in the written order.
+   */
+  lookup(join: "inner" | "left", table: string, alias: string, on: string): string;
 }
 
 /** Column types of {@link Dialect.rows}. */

@@ -19,6 +19,11 @@ export function postgresDialect(schema: string): Dialect {
     // looking the rows up by key). Decoding row by row costs more, so inserts use the plain form.
     keyedRows: (columns) => `(SELECT r.* FROM unnest(?::json[]) AS j, json_to_record(j) AS r(${columnList(columns)})) AS v`,
     keyedRowsParam: (rows) => rows.map((r) => JSON.stringify(r)),
+    rowId: "ctid",
+    // `OFFSET 0` keeps the subquery from being flattened into the join, so it stays a lookup per outer row.
+    lookup: (join, table, alias, on) =>
+      `${join === "left" ? "LEFT" : "CROSS"} JOIN LATERAL (SELECT ${alias}.ctid AS ctid, ${alias}.* FROM ${table} AS ${alias} ` +
+      `WHERE ${on} OFFSET 0) AS ${alias}${join === "left" ? " ON true" : ""}`,
   };
 }
 

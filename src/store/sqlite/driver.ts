@@ -31,6 +31,9 @@ export const sqliteDialect: Dialect = {
   // SQLite's planner looks rows of json_each up by key anyway.
   keyedRows: (columns) => sqliteDialect.rows(columns),
   keyedRowsParam: (rows) => JSON.stringify(rows),
+  rowId: "rowid",
+  // SQLite joins CROSS JOIN operands in the order written.
+  lookup: (join, table, alias, on) => `${join === "left" ? "LEFT" : "CROSS"} JOIN ${table} AS ${alias} ON ${on}`,
 };
 
 function bind(params: readonly unknown[] | undefined): unknown[] {
