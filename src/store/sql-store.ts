@@ -304,16 +304,20 @@ export class SqlStore {
         const skipped = "t.upstream_skipped + a.ns > 0";
         const skip = `${done} AND a.auto = 1 AND (${failed} OR ${skipped})`;
         const ready = `${done} AND NOT (a.auto = 1 AND (${failed} OR ${skipped}))`;
-        const run = `${ready} AND a.loc = 1 AND (SELECT e.status FROM ${p}cloaca_executions e WHERE e.id = a.eid) = 'Running'`;
-        // The edges whose source row is as this transaction wrote it, summed per dependent.
+        const run = `${ready} AND a.loc = 1 AND a.xst = 'Running'`;
+        // The edges whose source row is as this transaction wrote it, summed per dependent, with the status of
+        // the dependent's execution. Materialized: a plan that visits the dependents in the outer loop (which
+        // PostgreSQL picks while it believes the table holds one NotStarted row) then reads the sums from
+        // memory instead of computing them again per row.
         const edges =
           `SELECT v.eid, v.tid, COUNT(*) AS n, SUM(CASE WHEN v.sst = 'Failed' THEN 1 ELSE 0 END) AS nf, ` +
           `SUM(CASE WHEN v.sst = 'Skipped' THEN 1 ELSE 0 END) AS ns, MAX(v.auto) AS auto, MAX(v.loc) AS loc, ` +
-          `MAX(v.owner) AS owner, MAX(v.at) AS at ` +
+          `MAX(v.owner) AS owner, MAX(v.at) AS at, MAX(e.status) AS xst ` +
           `FROM ${d.keyedRows({ eid: "text", tid: "text", src: "text", satt: "int", sst: "text", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
-          `JOIN ${p}cloaca_tasks s ON s.execution_id = v.eid AND s.task_id = v.src AND s.status = v.sst ` +
-          `AND s.attempt = v.satt AND s.completed_at = v.at GROUP BY v.eid, v.tid`;
+          `${d.lookup("inner", `${p}cloaca_tasks`, "s", "s.execution_id = v.eid AND s.task_id = v.src AND s.status = v.sst AND s.attempt = v.satt AND s.completed_at = v.at")} ` +
+          `${d.lookup("inner", `${p}cloaca_executions`, "e", "e.id = v.eid")} GROUP BY v.eid, v.tid`;
         return (
+          `WITH a AS MATERIALIZED (${edges}) ` +
           `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - a.n, upstream_failed = t.upstream_failed + a.nf, ` +
           `upstream_skipped = t.upstream_skipped + a.ns, ` +
           `status = CASE WHEN ${skip} THEN 'Skipped' WHEN ${run} THEN 'Running' WHEN ${ready} THEN 'Ready' ELSE t.status END, ` +
@@ -323,7 +327,7 @@ export class SqlStore {
           `claimed_by = CASE WHEN ${run} THEN a.owner ELSE t.claimed_by END, ` +
           `attempt = CASE WHEN ${run} THEN t.attempt + 1 ELSE t.attempt END, ` +
           `started_at = CASE WHEN ${run} THEN COALESCE(t.started_at, a.at) ELSE t.started_at END ` +
-          `FROM (${edges}) AS a ` +
+          `FROM a ` +
           `WHERE t.execution_id = a.eid AND t.task_id = a.tid AND t.status = 'NotStarted' ` +
           `RETURNING ${CLAIM_COLUMNS}, status, skip_reason`
         );

@@ -13,8 +13,9 @@ import { recordOutcomes, type Outcome } from "../../src/engine/completion.js";
 import { openStore, type OpenedStore } from "../../src/store/open-store.js";
 import { WriteSet, type SqlStore } from "../../src/store/sql-store.js";
 import type { ClaimedTask } from "../../src/store/store.js";
-import { forEachBackend, type TestBackend } from "../support/backends.js";
+import { forEachBackend, pgQuery, type TestBackend } from "../support/backends.js";
 import { freshDatabase } from "../support/runner.js";
+import { until } from "../support/wait.js";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 let opened: OpenedStore | undefined;
@@ -57,9 +58,13 @@ async function addExecution(store: SqlStore): Promise<{ store: SqlStore; executi
   return { store, executionId };
 }
 
-function record(store: SqlStore, runnerId: string, claims: readonly ClaimedTask[]) {
+function record(store: SqlStore, runnerId: string, claims: readonly ClaimedTask[], beforeCommit?: () => Promise<void>) {
   const outcomes: Outcome[] = claims.map((claim) => ({ workflow: wf, claim, write: { kind: "completed", output: { [claim.taskId]: runnerId } } }));
-  return store.driver.transaction((tx) => recordOutcomes(store, tx, new WriteSet(), runnerId, Date.now(), outcomes, () => false));
+  return store.driver.transaction(async (tx) => {
+    const effects = await recordOutcomes(store, tx, new WriteSet(), runnerId, Date.now(), outcomes, () => false);
+    await beforeCommit?.();
+    return effects;
+  });
 }
 
 async function taskRow(store: SqlStore, executionId: string, taskId: string) {
@@ -141,5 +146,44 @@ forEachBackend((backend) => {
     await store.driver.run(`UPDATE ${store.dialect.prefix}cloaca_tasks SET ready_at = ? WHERE execution_id = ?`, [Date.now() + 60_000, pausedId]);
     expect(await store.driver.transaction((tx) => store.resume(tx, pausedId))).toBe(true);
     expect(await store.claimKeys(store.driver, "R1", [key(pausedId, "x")], Date.now())).toEqual([]);
+  });
+
+  it("outcomes two runners write at the same time into one execution both count: the later write sees the earlier", async () => {
+    const { store, executionId } = await setup(backend);
+    const key = (taskId: string) => ({ executionId, taskId });
+    const [x] = await store.claimKeys(store.driver, "R1", [key("x")], Date.now());
+    const [y] = await store.claimKeys(store.driver, "R2", [key("y")], Date.now());
+
+    // R1 has written x's outcome (its execution row and m's row are now locked) and has not committed yet.
+    let commit!: () => void;
+    const committing = new Promise<void>((resolve) => (commit = resolve));
+    let written!: () => void;
+    const r1Written = new Promise<void>((resolve) => (written = resolve));
+    const r1 = record(store, "R1", [x!], () => {
+      written();
+      return committing;
+    });
+    await r1Written;
+    // R2 writes y's outcome meanwhile. On PostgreSQL its statements wait for R1's row locks (SQLite has one
+    // writer: R2's transaction starts after R1's).
+    const r2 = record(store, "R2", [y!]);
+    if (backend.name === "postgres") {
+      await until(
+        async () =>
+          (await pgQuery(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`, [store.dialect.prefix])).length > 0,
+        { what: "R2's write to wait for R1's locks" },
+      );
+    }
+    commit();
+    const [[a], [b]] = await Promise.all([r1, r2]);
+    expect([a!.lost, b!.lost]).toEqual([false, false]);
+    // Whichever counted last made m ready, exactly once; the execution waits for m alone.
+    expect(a!.readyCount + b!.readyCount).toBe(1);
+    expect(await taskRow(store, executionId, "m")).toEqual({ status: "Ready", deps: 0, attempt: 0 });
+    const [e] = await store.driver.query<{ unfinished_tasks: number }>(
+      `SELECT unfinished_tasks FROM ${store.dialect.prefix}cloaca_executions WHERE id = ?`,
+      [executionId],
+    );
+    expect(Number(e!.unfinished_tasks)).toBe(1);
   });
 });
