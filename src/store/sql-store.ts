@@ -250,7 +250,9 @@ export class SqlStore {
       `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context ` +
       `FROM ${d.keyedRows({ id: "text" })} ${d.lookup("inner", `${p}cloaca_executions`, "e", `e.id = v.id${filter}`)} ` +
       `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = e.id")} ORDER BY e.id, t.position`;
-    // The claims' update of the rows `picked` chose (by row id: they are locked, so it is the version picked).
+    // The claims' update of the rows `picked` chose, found by row id: picked locked them, so no other
+    // transaction can change them before this update. (A row made Ready again by a commit during the statement
+    // is locked in a version the statement cannot see: it is left Ready, for the next claim.)
     const claimPicked =
       `UPDATE ${p}cloaca_tasks AS u SET status = 'Running', claimed_by = ?, attempt = u.attempt + 1, ` +
       `started_at = COALESCE(u.started_at, ?) FROM picked WHERE u.${d.rowId} = picked.rid AND (u.status || '') = 'Ready' ` +
