@@ -44,6 +44,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === "function";
+}
+
 /** Runs the task body once. Never throws: failures come back as a result. */
 export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   const { def, ctx, controller, slots } = input;
@@ -71,15 +75,21 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   };
 
   let timer: NodeJS.Timeout | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
-  timer = setTimeout(() => controller.abort(new TaskTimeoutError(def.id, input.timeoutMs)), input.timeoutMs);
   try {
-    await Promise.race([Promise.resolve().then(() => def.fn(ctx, handle)), aborted]);
+    // A body that is already aborted (the runner is shutting down) does not start.
+    if (signal.aborted) throw signal.reason;
+    const running = def.fn(ctx, handle);
+    // A synchronous body is done; an asynchronous one races its timeout and the signal.
+    if (isPromiseLike(running)) {
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
+      });
+      aborted.catch(() => undefined);
+      timer = setTimeout(() => controller.abort(new TaskTimeoutError(def.id, input.timeoutMs)), input.timeoutMs);
+      await Promise.race([running, aborted]);
+    }
     if (signal.aborted) throw signal.reason;
     return { ok: true };
   } catch (error) {
