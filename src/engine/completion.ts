@@ -76,9 +76,8 @@ interface Ended {
  * `reserveSlot` takes a local slot for a successor; when it says no, the successor goes to the queue.
  *
  * The outcomes' write, the advance of their dependents and the read of the executions they may finish are
- * sent together (one round trip on PostgreSQL), before the write has answered: the advance counts an edge
- * only if its source row is as this transaction wrote it, and the read only returns executions left with no
- * unfinished task.
+ * one statement on PostgreSQL (see SqlStore.writeOutcomes): the advance counts an edge only if its source
+ * row is as this batch wrote it, and the read only returns executions left with no unfinished task.
  */
 export async function recordOutcomes(
   store: SqlStore,
@@ -96,20 +95,19 @@ export async function recordOutcomes(
   for (const { workflow, claim, write } of outcomes) {
     if (write.kind === "retry") continue;
     const status: Terminal = write.kind === "completed" ? "Completed" : write.kind === "failed" ? "Failed" : "Skipped";
-    // A skip by trigger rule gives its attempt back (see finishTasks).
+    // A skip by trigger rule gives its attempt back (see SqlStore.writeOutcomes).
     const attempt = write.kind === "skipped" ? claim.attempt - 1 : claim.attempt;
     ended.push({ executionId: claim.executionId, workflow, taskId: claim.taskId, attempt, status });
     if (workflow.dependents(claim.taskId).length === 0) sinks.add(claim.executionId);
   }
-  const first = advancesOf(ended, reserveSlot);
-  const pipelined = store.capabilities.pipelining;
-  const finishing = store.finishTasks(tx, outcomes, runnerId, now);
-  if (!pipelined) await finishing;
-  const advancing = store.advanceDependents(tx, first, runnerId, now);
-  if (!pipelined) await advancing;
-  const reading = store.finishingSnapshots(tx, [...sinks]);
-  if (!pipelined) await reading;
-  const [{ written, counts }, advanced, speculative] = await Promise.all([finishing, advancing, reading]);
+  const { written, counts, advanced, finishing: speculative } = await store.writeOutcomes(
+    tx,
+    outcomes,
+    advancesOf(ended, reserveSlot),
+    [...sinks],
+    runnerId,
+    now,
+  );
 
   const results: MutableEffects[] = [];
   const work = new Map<string, ExecutionWork>();

@@ -190,6 +190,44 @@ function toClaim(r: Row): ClaimedTask {
   };
 }
 
+/** A dependent an advance changed (see {@link SqlStore.advanceDependents}). */
+export interface Advanced {
+  readonly executionId: string;
+  readonly taskId: string;
+  readonly status: TaskStatus;
+  readonly attempt: number;
+  readonly skipReason: string | undefined;
+  /** Set when it was claimed for this runner. */
+  readonly claim: ClaimedTask | undefined;
+}
+
+function toAdvanced(r: Row): Advanced {
+  return {
+    executionId: String(r.execution_id),
+    taskId: String(r.task_id),
+    status: r.status as TaskStatus,
+    attempt: Number(r.attempt),
+    skipReason: optStr(r.skip_reason),
+    claim: r.status === "Running" ? toClaim(r) : undefined,
+  };
+}
+
+/** Snapshot rows (an execution's columns with one task's, in task order) grouped by execution. */
+function collectSnapshots(rows: readonly Row[]): Map<string, ExecutionRows> {
+  const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
+  for (const r of rows) {
+    const id = String(r.id);
+    let entry = out.get(id);
+    if (!entry) out.set(id, (entry = { execution: toExecution(r), tasks: [] }));
+    if (r.task_id === null || r.task_id === undefined) continue;
+    entry.tasks.push({
+      ...toTask({ ...r, status: r.task_status, error_message: r.task_error, completed_at: r.task_completed_at }),
+      output: parseJson(r.output_context),
+    });
+  }
+  return out;
+}
+
 const CLAIM_COLUMNS = "execution_id, task_id, workflow_name, attempt, max_attempts, recoveries";
 const EXECUTION_COLUMNS =
   "id, workflow_name, workflow_version, status, input_context, final_context, error_message, pause_reason, created_at, completed_at";
@@ -241,13 +279,21 @@ export class SqlStore {
       `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
       `FROM ${d.keyedRows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
       `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
-      `AND (t.claimed_by || '') = ? AND t.attempt = v.att RETURNING execution_id, task_id, status`;
+      `AND (t.claimed_by || '') = ? AND t.attempt = v.att`;
+    // The task columns of a snapshot; `f`, when given, holds rows this statement wrote (newer than `t`).
+    const taskColumns = (f?: string) => {
+      const col = (c: string, as = c) => (f ? `CASE WHEN ${f}.task_id IS NULL THEN t.${c} ELSE ${f}.${c} END AS ${as}` : `t.${c} AS ${as}`);
+      return (
+        `t.task_id, ${col("status", "task_status")}, ${col("attempt")}, ${col("error_message", "task_error")}, ${col("skip_reason")}, ` +
+        `${col("started_at")}, ${col("completed_at", "task_completed_at")}, t.position, ${col("output_context")}`
+      );
+    };
+    const EXECUTION_FIELDS = "id, workflow_name, workflow_version, status, input_context, final_context, error_message, pause_reason, created_at, completed_at";
     // Executions with their tasks (and the tasks' outputs), one query for any number of executions, each
     // looked up by key; `filter` (conditions on `e`) picks which.
     const snapshots = (filter: string) =>
       `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
-      `e.pause_reason, e.created_at, e.completed_at, t.task_id, t.status AS task_status, t.attempt, ` +
-      `t.error_message AS task_error, t.skip_reason, t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context ` +
+      `e.pause_reason, e.created_at, e.completed_at, ${taskColumns()} ` +
       `FROM ${d.keyedRows({ id: "text" })} ${d.lookup("inner", `${p}cloaca_executions`, "e", `e.id = v.id${filter}`)} ` +
       `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = e.id")} ORDER BY e.id, t.position`;
     // The claims' update of the rows `picked` chose, found by row id: picked locked them, so no other
@@ -257,6 +303,43 @@ export class SqlStore {
       `UPDATE ${p}cloaca_tasks AS u SET status = 'Running', claimed_by = ?, attempt = u.attempt + 1, ` +
       `started_at = COALESCE(u.started_at, ?) FROM picked WHERE u.${d.rowId} = picked.rid AND (u.status || '') = 'Ready' ` +
       `RETURNING ${CLAIM_COLUMNS}`;
+    // The advance of the dependents (see SqlStore.advanceDependents), counting the edges whose source row is
+    // as this transaction wrote it: `sources` is the task table (rows written by an earlier statement) or
+    // the rows the same statement wrote (their RETURNING). The dependent's execution status is read once, and
+    // the sums are materialized: a plan that visits the dependents in the outer loop (PostgreSQL picks one
+    // while it believes the table holds one NotStarted row) then reads them from memory instead of
+    // computing them again per row.
+    const advanceText = (sources: (on: string) => string) => {
+      const done = "t.deps_remaining - a.n = 0";
+      const failed = "t.upstream_failed + a.nf > 0";
+      const skipped = "t.upstream_skipped + a.ns > 0";
+      const skip = `${done} AND a.auto = 1 AND (${failed} OR ${skipped})`;
+      const ready = `${done} AND NOT (a.auto = 1 AND (${failed} OR ${skipped}))`;
+      const run = `${ready} AND a.loc = 1 AND a.xst = 'Running'`;
+      const edges =
+        `SELECT v.eid, v.tid, COUNT(*) AS n, SUM(CASE WHEN v.sst = 'Failed' THEN 1 ELSE 0 END) AS nf, ` +
+        `SUM(CASE WHEN v.sst = 'Skipped' THEN 1 ELSE 0 END) AS ns, MAX(v.auto) AS auto, MAX(v.loc) AS loc, ` +
+        `MAX(v.owner) AS owner, MAX(v.at) AS at, MAX(e.status) AS xst ` +
+        `FROM ${d.keyedRows({ eid: "text", tid: "text", src: "text", satt: "int", sst: "text", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
+        `${sources("s.execution_id = v.eid AND s.task_id = v.src AND s.status = v.sst AND s.attempt = v.satt AND s.completed_at = v.at")} ` +
+        `${d.lookup("inner", `${p}cloaca_executions`, "e", "e.id = v.eid")} GROUP BY v.eid, v.tid`;
+      return {
+        edges,
+        update:
+          `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - a.n, upstream_failed = t.upstream_failed + a.nf, ` +
+          `upstream_skipped = t.upstream_skipped + a.ns, ` +
+          `status = CASE WHEN ${skip} THEN 'Skipped' WHEN ${run} THEN 'Running' WHEN ${ready} THEN 'Ready' ELSE t.status END, ` +
+          `skip_reason = CASE WHEN ${skip} THEN (CASE WHEN ${failed} THEN 'upstream failed' ELSE 'upstream skipped' END) ELSE t.skip_reason END, ` +
+          `completed_at = CASE WHEN ${skip} THEN a.at ELSE t.completed_at END, ` +
+          `ready_at = CASE WHEN ${ready} THEN a.at ELSE t.ready_at END, ` +
+          `claimed_by = CASE WHEN ${run} THEN a.owner ELSE t.claimed_by END, ` +
+          `attempt = CASE WHEN ${run} THEN t.attempt + 1 ELSE t.attempt END, ` +
+          `started_at = CASE WHEN ${run} THEN COALESCE(t.started_at, a.at) ELSE t.started_at END ` +
+          `FROM a WHERE t.execution_id = a.eid AND t.task_id = a.tid AND t.status = 'NotStarted' ` +
+          `RETURNING ${CLAIM_COLUMNS}, status, skip_reason`,
+      };
+    };
+    const advance = advanceText((on) => d.lookup("inner", `${p}cloaca_tasks`, "s", on));
     return {
       insertExecutions,
       insertTasks,
@@ -300,54 +383,36 @@ export class SqlStore {
       // A dependent's counters after terminal dependencies, and what follows when the last one ended: Skipped
       // (default rule, a dependency failed or was skipped), claimed here (v.loc, execution Running) or Ready.
       // Every SET expression sees the row as it was before the statement.
-      advance: (() => {
-        const done = "t.deps_remaining - a.n = 0";
-        const failed = "t.upstream_failed + a.nf > 0";
-        const skipped = "t.upstream_skipped + a.ns > 0";
-        const skip = `${done} AND a.auto = 1 AND (${failed} OR ${skipped})`;
-        const ready = `${done} AND NOT (a.auto = 1 AND (${failed} OR ${skipped}))`;
-        const run = `${ready} AND a.loc = 1 AND a.xst = 'Running'`;
-        // The edges whose source row is as this transaction wrote it, summed per dependent, with the status of
-        // the dependent's execution. Materialized: a plan that visits the dependents in the outer loop (which
-        // PostgreSQL picks while it believes the table holds one NotStarted row) then reads the sums from
-        // memory instead of computing them again per row.
-        const edges =
-          `SELECT v.eid, v.tid, COUNT(*) AS n, SUM(CASE WHEN v.sst = 'Failed' THEN 1 ELSE 0 END) AS nf, ` +
-          `SUM(CASE WHEN v.sst = 'Skipped' THEN 1 ELSE 0 END) AS ns, MAX(v.auto) AS auto, MAX(v.loc) AS loc, ` +
-          `MAX(v.owner) AS owner, MAX(v.at) AS at, MAX(e.status) AS xst ` +
-          `FROM ${d.keyedRows({ eid: "text", tid: "text", src: "text", satt: "int", sst: "text", auto: "int", loc: "int", owner: "text", at: "int" })} ` +
-          `${d.lookup("inner", `${p}cloaca_tasks`, "s", "s.execution_id = v.eid AND s.task_id = v.src AND s.status = v.sst AND s.attempt = v.satt AND s.completed_at = v.at")} ` +
-          `${d.lookup("inner", `${p}cloaca_executions`, "e", "e.id = v.eid")} GROUP BY v.eid, v.tid`;
-        return (
-          `WITH a AS MATERIALIZED (${edges}) ` +
-          `UPDATE ${p}cloaca_tasks AS t SET deps_remaining = t.deps_remaining - a.n, upstream_failed = t.upstream_failed + a.nf, ` +
-          `upstream_skipped = t.upstream_skipped + a.ns, ` +
-          `status = CASE WHEN ${skip} THEN 'Skipped' WHEN ${run} THEN 'Running' WHEN ${ready} THEN 'Ready' ELSE t.status END, ` +
-          `skip_reason = CASE WHEN ${skip} THEN (CASE WHEN ${failed} THEN 'upstream failed' ELSE 'upstream skipped' END) ELSE t.skip_reason END, ` +
-          `completed_at = CASE WHEN ${skip} THEN a.at ELSE t.completed_at END, ` +
-          `ready_at = CASE WHEN ${ready} THEN a.at ELSE t.ready_at END, ` +
-          `claimed_by = CASE WHEN ${run} THEN a.owner ELSE t.claimed_by END, ` +
-          `attempt = CASE WHEN ${run} THEN t.attempt + 1 ELSE t.attempt END, ` +
-          `started_at = CASE WHEN ${run} THEN COALESCE(t.started_at, a.at) ELSE t.started_at END ` +
-          `FROM a ` +
-          `WHERE t.execution_id = a.eid AND t.task_id = a.tid AND t.status = 'NotStarted' ` +
-          `RETURNING ${CLAIM_COLUMNS}, status, skip_reason`
-        );
-      })(),
+      advance: `WITH a AS MATERIALIZED (${advance.edges}) ${advance.update}`,
       adjust:
         `UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - v.fin, failed_tasks = x.failed_tasks + v.nf ` +
         `FROM ${d.keyedRows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
         `RETURNING id, unfinished_tasks, failed_tasks, status`,
-      // PostgreSQL: the attempts' outcomes and their count against the executions in one statement (the
-      // count is derived from the rows actually written, so a lost claim counts for nothing).
-      finishAndCount: d.capabilities.writableCtes
-        ? `WITH fin AS (${finishTasksText}), ` +
-          `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
-          `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ` +
-          `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
-          `failed_tasks = x.failed_tasks + n.nf FROM n WHERE x.id = n.xid RETURNING x.id, x.unfinished_tasks, x.failed_tasks, x.status) ` +
-          `SELECT 't' AS k, execution_id AS id, task_id, 0 AS unfinished_tasks, 0 AS failed_tasks, status FROM fin ` +
-          `UNION ALL SELECT 'x', id, NULL, unfinished_tasks, failed_tasks, status FROM adj`
+      // PostgreSQL: an outcome batch in one statement (see SqlStore.writeOutcomes). The attempts' outcomes are
+      // written (fin) and counted against their executions (adj); the dependents are advanced by the edges
+      // whose source row fin wrote, so a lost claim advances nothing; the executions left with no unfinished
+      // task are read with their tasks, fin's rows standing in for the versions the statement cannot see.
+      writeOutcomes: d.capabilities.writableCtes
+        ? (() => {
+            const adv = advanceText((on) => `JOIN fin s ON ${on}`);
+            return (
+              `WITH fin AS (${finishTasksText} RETURNING t.execution_id, t.task_id, t.status, t.attempt, t.started_at, ` +
+              `t.completed_at, t.output_context, t.error_message, t.skip_reason), ` +
+              `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
+              `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ` +
+              `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
+              `failed_tasks = x.failed_tasks + n.nf FROM n WHERE x.id = n.xid ` +
+              `RETURNING ${EXECUTION_FIELDS.split(", ").map((c) => `x.${c}`).join(", ")}, x.unfinished_tasks, x.failed_tasks), ` +
+              `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ` +
+              `snap AS (SELECT ${EXECUTION_FIELDS.split(", ").map((c) => `x.${c}`).join(", ")}, ${taskColumns("f")} FROM adj x ` +
+              `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} ` +
+              `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id ` +
+              `WHERE x.unfinished_tasks = 0 AND x.status IN ('Running','Paused')) ` +
+              `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
+              `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status)) FROM adj) AS adj, ` +
+              `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap`
+            );
+          })()
         : "",
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
       // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
@@ -637,19 +702,20 @@ export class SqlStore {
   }
 
   /**
-   * Writes the outcomes of claimed attempts and counts the terminal ones against their executions (one
-   * statement on PostgreSQL, two on SQLite). A claim another runner took over is left untouched and counts
-   * for nothing. Returns the keys (`executionId \0 taskId`) written and each touched execution's counters.
+   * Writes an outcome batch: the outcomes of claimed attempts, counted against their executions; the advance
+   * of their dependents (`advances`, see {@link Advance}); and the executions this leaves with no unfinished
+   * task, read with their tasks (`sinks` names the executions that can be among them). One statement on
+   * PostgreSQL; on SQLite four, in order. A claim another runner took over is left untouched and counts for
+   * nothing, and its edges advance nothing.
    */
-  async finishTasks(
+  async writeOutcomes(
     tx: Queryable,
     items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>,
+    advances: readonly Advance[],
+    sinks: readonly string[],
     runnerId: string,
     now: number,
-  ): Promise<{ written: Set<string>; counts: Map<string, ExecutionCounts> }> {
-    const written = new Set<string>();
-    const counts = new Map<string, ExecutionCounts>();
-    if (!items.length) return { written, counts };
+  ): Promise<{ written: Set<string>; counts: Map<string, ExecutionCounts>; advanced: Advanced[]; finishing: Map<string, ExecutionRows> }> {
     const rows = items.map(({ claim, write }) => ({
       eid: claim.executionId,
       tid: claim.taskId,
@@ -660,16 +726,20 @@ export class SqlStore {
       why: write.kind === "skipped" ? write.reason : null,
       due: write.kind === "retry" ? write.readyAt : null,
     }));
-    const params = [now, this.dialect.keyedRowsParam(rows), runnerId];
+    const finParams = [now, this.dialect.keyedRowsParam(rows), runnerId];
+    const written = new Set<string>();
     if (this.capabilities.writableCtes) {
-      for (const r of await tx.query(this.sql.finishAndCount, params)) {
-        if (r.k === "t") written.add(taskKey(String(r.id), String(r.task_id)));
-        else counts.set(String(r.id), toCounts(r));
+      const [r] = await tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomes, [...finParams, this.advanceParam(advances, runnerId, now)]);
+      for (const [eid, tid] of (r!.fin ?? []) as string[][]) written.add(taskKey(eid!, tid!));
+      const counts = new Map<string, ExecutionCounts>();
+      for (const [id, unfinished, failed, status] of (r!.adj ?? []) as unknown[][]) {
+        counts.set(String(id), { unfinished: Number(unfinished), failed: Number(failed), status: status as ExecutionStatus });
       }
-      return { written, counts };
+      const advanced = ((r!.adv ?? []) as Row[]).map(toAdvanced);
+      return { written, counts, advanced, finishing: collectSnapshots((r!.snap ?? []) as Row[]) };
     }
     const perExecution = new Map<string, { executionId: string; finished: number; failed: number }>();
-    for (const r of await tx.query(this.sql.finishTasks, params)) {
+    for (const r of await tx.query(`${this.sql.finishTasks} RETURNING execution_id, task_id, status`, finParams)) {
       const executionId = String(r.execution_id);
       written.add(taskKey(executionId, String(r.task_id)));
       let n = perExecution.get(executionId);
@@ -677,7 +747,9 @@ export class SqlStore {
       if (r.status !== "Ready") n.finished++;
       if (r.status === "Failed") n.failed++;
     }
-    return { written, counts: await this.adjustExecutions(tx, [...perExecution.values()]) };
+    const counts = await this.adjustExecutions(tx, [...perExecution.values()]);
+    const advanced = await this.advanceDependents(tx, advances, runnerId, now);
+    return { written, counts, advanced, finishing: await this.finishingSnapshots(tx, sinks) };
   }
 
   /**
@@ -685,35 +757,25 @@ export class SqlStore {
    * (one statement): see {@link Advance}. Returns every changed dependent with its new status; a local claim
    * comes with its {@link ClaimedTask}.
    */
-  async advanceDependents(
-    tx: Queryable,
-    rows: readonly Advance[],
-    runnerId: string,
-    now: number,
-  ): Promise<
-    Array<{ executionId: string; taskId: string; status: TaskStatus; attempt: number; skipReason: string | undefined; claim: ClaimedTask | undefined }>
-  > {
+  async advanceDependents(tx: Queryable, rows: readonly Advance[], runnerId: string, now: number): Promise<Advanced[]> {
     if (!rows.length) return [];
-    const param = rows.map((r) => ({
-      eid: r.executionId,
-      tid: r.taskId,
-      src: r.source.taskId,
-      satt: r.source.attempt,
-      sst: r.source.status,
-      auto: r.defaultRule ? 1 : 0,
-      loc: r.local ? 1 : 0,
-      owner: runnerId,
-      at: now,
-    }));
-    const out = await tx.query(this.sql.advance, [this.dialect.keyedRowsParam(param)]);
-    return out.map((r) => ({
-      executionId: String(r.execution_id),
-      taskId: String(r.task_id),
-      status: r.status as TaskStatus,
-      attempt: Number(r.attempt),
-      skipReason: optStr(r.skip_reason),
-      claim: r.status === "Running" ? toClaim(r) : undefined,
-    }));
+    return (await tx.query(this.sql.advance, [this.advanceParam(rows, runnerId, now)])).map(toAdvanced);
+  }
+
+  private advanceParam(rows: readonly Advance[], runnerId: string, now: number): unknown {
+    return this.dialect.keyedRowsParam(
+      rows.map((r) => ({
+        eid: r.executionId,
+        tid: r.taskId,
+        src: r.source.taskId,
+        satt: r.source.attempt,
+        sst: r.source.status,
+        auto: r.defaultRule ? 1 : 0,
+        loc: r.local ? 1 : 0,
+        owner: runnerId,
+        at: now,
+      })),
+    );
   }
 
   /** Counts finished and failed tasks against executions (one statement); returns what remains of each. */
@@ -805,19 +867,8 @@ export class SqlStore {
   }
 
   private async readSnapshots(q: Queryable, sql: string, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
-    const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
-    if (!ids.length) return out;
-    for (const r of await q.query(sql, [this.dialect.keyedRowsParam(ids.map((id) => ({ id })))])) {
-      const id = String(r.id);
-      let entry = out.get(id);
-      if (!entry) out.set(id, (entry = { execution: toExecution(r), tasks: [] }));
-      if (r.task_id === null || r.task_id === undefined) continue;
-      entry.tasks.push({
-        ...toTask({ ...r, status: r.task_status, error_message: r.task_error, completed_at: r.task_completed_at }),
-        output: parseJson(r.output_context),
-      });
-    }
-    return out;
+    if (!ids.length) return new Map();
+    return collectSnapshots(await q.query(sql, [this.dialect.keyedRowsParam(ids.map((id) => ({ id })))]));
   }
 
   /** Executions, newest first. */
