@@ -15,11 +15,6 @@ export interface StoreCapabilities {
   readonly schemas: boolean;
   /** Data-modifying statements in WITH, so several writes go in one statement (PostgreSQL). */
   readonly writableCtes: boolean;
-  /**
-   * Statements sent without waiting for the earlier ones travel together, one round trip for all, and run
-   * in the order sent (PostgreSQL). Without it (SQLite, in-process: nothing to save) send one after another.
-   */
-  readonly pipelining: boolean;
 }
 
 /** Something that runs SQL. Statements use `?` placeholders; the driver adapts them. */

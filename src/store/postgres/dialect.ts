@@ -6,7 +6,7 @@ import type { Dialect, Queryable, RowColumnType } from "../store.js";
 /** The dialect for tables in `schema` (always schema-qualified; never relies on search_path). */
 export function postgresDialect(schema: string): Dialect {
   return {
-    capabilities: { skipLocked: true, listenNotify: true, schemas: true, writableCtes: true, pipelining: true },
+    capabilities: { skipLocked: true, listenNotify: true, schemas: true, writableCtes: true },
     prefix: `${quoteIdent(schema)}.`,
     nowMs: "(extract(epoch from clock_timestamp()) * 1000)::bigint",
     inList: (column) => `${column} = ANY(?)`,

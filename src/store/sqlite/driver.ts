@@ -17,7 +17,7 @@ type Statement = Database.Statement<unknown[], Record<string, unknown>>;
 
 /** SQLite's SQL fragments. */
 export const sqliteDialect: Dialect = {
-  capabilities: { skipLocked: false, listenNotify: false, schemas: false, writableCtes: false, pipelining: false },
+  capabilities: { skipLocked: false, listenNotify: false, schemas: false, writableCtes: false },
   prefix: "",
   nowMs: "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
   inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
