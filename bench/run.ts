@@ -26,7 +26,9 @@
  * --peers [NAMES] (default: all; a name picks the peers whose key is NAME or starts with NAME-, e.g.
  * `graphile` = both graphile rows; opt-in variants such as `pgboss-poll` only by exact key), --no-peers,
  * --peer-n (units per peer throughput phase, default -n), --peer-runs (peer latency chains, default --runs,
- * 30 with --quick), --redis-url, --ceiling-seconds (per ceiling tool and repetition, default 2, 1 with --quick).
+ * 30 with --quick), --redis-url, --ceiling-seconds (per ceiling tool and repetition, default 2, 1 with --quick),
+ * --docs / --no-docs (write the printed text into docs/benchmarks.md; default: only after a full run, one
+ * whose other flags are all among --out, --pg-url, --redis-url and --timeout).
  */
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
@@ -40,6 +42,7 @@ import { DefaultRunner, type Logger, type WorkflowResult } from "../src/index.js
 import { pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
 import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startCounting, stopCounting, type Measured, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
+import { isFullRun, writeDocsTable } from "./docs-table.js";
 import { pgLoopCeiling, pgbenchCeiling, type CeilingResult } from "./peers/ceiling.js";
 import { runPeerRep } from "./peers/harness.js";
 import { PEERS } from "./peers/index.js";
@@ -54,7 +57,7 @@ const BENCH_NAMES: readonly BenchName[] = ["latency", "simple", "pipeline", "par
 const USAGE = `usage: npm run bench -- [--backend sqlite|postgres|both] [--workload latency,simple,pipeline,parallel]
                        [-n 150] [-c 32] [--runs 200] [--reps 3] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]
                        [--peers [all|${PEERS.map((p) => p.key).join("|")}[,…]] | --no-peers] [--peer-n N] [--peer-runs R]
-                       [--redis-url redis://127.0.0.1:6379] [--ceiling-seconds S] [--big-n 2000] [--rss-n 10000]`;
+                       [--redis-url redis://127.0.0.1:6379] [--ceiling-seconds S] [--big-n 2000] [--rss-n 10000] [--docs | --no-docs]`;
 
 function fail(message: string, code = 2): never {
   process.stderr.write(`bench: ${message}\n${code === 2 ? `${USAGE}\n` : ""}`);
@@ -87,10 +90,13 @@ function parseFlags() {
       "ceiling-seconds": { type: "string" },
       "big-n": { type: "string" },
       "rss-n": { type: "string" },
+      docs: { type: "boolean", default: false },
+      "no-docs": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
     strict: true,
     allowPositionals: false,
+    tokens: true,
   });
 }
 try {
@@ -121,6 +127,7 @@ const BASELINE_MS = quick ? 300 : 1000;
 const WARMUP_WORKFLOWS = Math.min(N, quick ? 5 : 20);
 const WARMUP_RUNS = quick ? 5 : 10;
 const PG_URL = flags["pg-url"] ?? "postgresql://postgres@127.0.0.1:5432/test";
+const DOCS_FILE = new URL("../docs/benchmarks.md", import.meta.url).pathname;
 
 const backends: Backend[] =
   flags.backend === "both" ? ["sqlite", "postgres"] : flags.backend === "sqlite" || flags.backend === "postgres" ? [flags.backend] : fail(`--backend must be sqlite, postgres or both (got "${flags.backend}")`);
@@ -143,6 +150,7 @@ const REDIS_URL = flags["redis-url"] ?? "redis://127.0.0.1:6379";
 /** The engine's PostgreSQL pool size (`dbPoolSize` default), given to every peer too. */
 const POOL_SIZE = 10;
 if (flags.peers !== undefined && flags["no-peers"]) fail("--peers and --no-peers together");
+if (flags.docs && flags["no-docs"]) fail("--docs and --no-docs together");
 if (flags.peers !== undefined && !backends.includes("postgres")) fail("--peers needs --backend postgres or both (the peers run on PostgreSQL)");
 const peers: Peer[] = [];
 // --sql-profile is for the engine's statements: peers only when asked for explicitly.
@@ -732,6 +740,14 @@ function report(started: number, pgDescription: string | undefined): number {
   const text = `${notes.join("\n")}\n`;
   process.stdout.write(text);
   if (flags.out) writeFileSync(flags.out, text);
+  const given = parsed.tokens?.filter((t) => t.kind === "option").map((t) => t.name) ?? [];
+  const docs = flags.docs || (!flags["no-docs"] && isFullRun(given));
+  if (docs) {
+    writeDocsTable(DOCS_FILE, text);
+    log(`bench: wrote the table into ${DOCS_FILE}`);
+  } else {
+    log(`bench: ${DOCS_FILE} left as it is (${flags["no-docs"] ? "--no-docs" : "not a full run; --docs writes it anyway"})`);
+  }
   return 0;
 }
 
