@@ -112,6 +112,24 @@ forEachBackend((backend) => {
     expect(r.taskResults[0]!.errorMessage).toMatch(/timed out after 50 ms/);
   });
 
+  it("a synchronous body cannot be interrupted: it outlasts timeoutMs and its result stands", async () => {
+    const name = unique("sync-over-time");
+    const wf = new WorkflowBuilder(name)
+      .task("busy", { timeoutMs: 20, retry: { maxAttempts: 1 } }, (ctx, handle) => {
+        const until = performance.now() + 60;
+        while (performance.now() < until) {
+          // a CPU-bound body: nothing else runs until it returns
+        }
+        ctx.set("aborted", handle.signal.aborted);
+      })
+      .build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf] });
+    const r = await runner.execute(name);
+    expect(r.status).toBe("Completed");
+    expect(r.finalContext.get("aborted")).toBe(false);
+    expect(r.taskResults[0]!.attempts).toBe(1);
+  });
+
   it("a timed-out attempt is retried when the policy allows it", async () => {
     const name = unique("timeout-retry");
     const wf = new WorkflowBuilder(name)
