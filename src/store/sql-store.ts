@@ -232,6 +232,14 @@ const CLAIM_COLUMNS = "execution_id, task_id, workflow_name, attempt, max_attemp
 const EXECUTION_COLUMNS =
   "id, workflow_name, workflow_version, status, input_context, final_context, error_message, pause_reason, created_at, completed_at";
 
+/** `columns` (a comma-separated list) qualified by `alias`. */
+function qualified(alias: string, columns: string): string {
+  return columns
+    .split(", ")
+    .map((c) => `${alias}.${c}`)
+    .join(", ");
+}
+
 /** The engine's storage, shared by both backends. */
 export class SqlStore {
   /** What this backend can do. */
@@ -288,12 +296,10 @@ export class SqlStore {
         `${col("started_at")}, ${col("completed_at", "task_completed_at")}, t.position, ${col("output_context")}`
       );
     };
-    const EXECUTION_FIELDS = "id, workflow_name, workflow_version, status, input_context, final_context, error_message, pause_reason, created_at, completed_at";
     // Executions with their tasks (and the tasks' outputs), one query for any number of executions, each
     // looked up by key; `filter` (conditions on `e`) picks which.
     const snapshots = (filter: string) =>
-      `SELECT e.id, e.workflow_name, e.workflow_version, e.status, e.input_context, e.final_context, e.error_message, ` +
-      `e.pause_reason, e.created_at, e.completed_at, ${taskColumns()} ` +
+      `SELECT ${qualified("e", EXECUTION_COLUMNS)}, ${taskColumns()} ` +
       `FROM ${d.keyedRows({ id: "text" })} ${d.lookup("inner", `${p}cloaca_executions`, "e", `e.id = v.id${filter}`)} ` +
       `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = e.id")} ORDER BY e.id, t.position`;
     // The claims' update of the rows `picked` chose, found by row id: picked locked them, so no other
@@ -379,7 +385,7 @@ export class SqlStore {
       // Ready at their due time; skips by a trigger rule give the attempt back; a Running row has no output
       // or skip reason yet, so writing NULLs there changes nothing. (`|| ''`: SQLite looks rows up by key, not
       // through the owner index.)
-      finishTasks: finishTasksText,
+      finishTasks: `${finishTasksText} RETURNING execution_id, task_id, status`,
       // A dependent's counters after terminal dependencies, and what follows when the last one ended: Skipped
       // (default rule, a dependency failed or was skipped), claimed here (v.loc, execution Running) or Ready.
       // Every SET expression sees the row as it was before the statement.
@@ -402,9 +408,9 @@ export class SqlStore {
               `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ` +
               `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
               `failed_tasks = x.failed_tasks + n.nf FROM n WHERE x.id = n.xid ` +
-              `RETURNING ${EXECUTION_FIELDS.split(", ").map((c) => `x.${c}`).join(", ")}, x.unfinished_tasks, x.failed_tasks), ` +
+              `RETURNING ${qualified("x", EXECUTION_COLUMNS)}, x.unfinished_tasks, x.failed_tasks), ` +
               `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ` +
-              `snap AS (SELECT ${EXECUTION_FIELDS.split(", ").map((c) => `x.${c}`).join(", ")}, ${taskColumns("f")} FROM adj x ` +
+              `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns("f")} FROM adj x ` +
               `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} ` +
               `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id ` +
               `WHERE x.unfinished_tasks = 0 AND x.status IN ('Running','Paused')) ` +
@@ -739,7 +745,7 @@ export class SqlStore {
       return { written, counts, advanced, finishing: collectSnapshots((r!.snap ?? []) as Row[]) };
     }
     const perExecution = new Map<string, { executionId: string; finished: number; failed: number }>();
-    for (const r of await tx.query(`${this.sql.finishTasks} RETURNING execution_id, task_id, status`, finParams)) {
+    for (const r of await tx.query(this.sql.finishTasks, finParams)) {
       const executionId = String(r.execution_id);
       written.add(taskKey(executionId, String(r.task_id)));
       let n = perExecution.get(executionId);

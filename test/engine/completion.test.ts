@@ -186,4 +186,19 @@ forEachBackend((backend) => {
     );
     expect(Number(e!.unfinished_tasks)).toBe(1);
   });
+
+  it("an output holding the record separator, quotes and backslashes round-trips through an outcome batch", async () => {
+    const { store, executionId } = await setup(backend);
+    const [x, y] = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
+    const tricky = 'a\u001eb "quoted" back\\slash \u0000 é';
+    const effects = await store.driver.transaction((tx) =>
+      recordOutcomes(store, tx, new WriteSet(), "R1", Date.now(), [x!, y!].map((claim) => ({ workflow: wf, claim, write: { kind: "completed" as const, output: { v: tricky } } })), () => false),
+    );
+    expect(effects.map((e) => e.lost)).toEqual([false, false]);
+    const [row] = await store.driver.query<{ output_context: string }>(
+      `SELECT output_context FROM ${store.dialect.prefix}cloaca_tasks WHERE execution_id = ? AND task_id = ?`,
+      [executionId, x!.taskId],
+    );
+    expect(JSON.parse(row!.output_context)).toEqual({ v: tricky });
+  });
 });
