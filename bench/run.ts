@@ -35,6 +35,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import pg from "pg";
@@ -127,7 +128,7 @@ const BASELINE_MS = quick ? 300 : 1000;
 const WARMUP_WORKFLOWS = Math.min(N, quick ? 5 : 20);
 const WARMUP_RUNS = quick ? 5 : 10;
 const PG_URL = flags["pg-url"] ?? "postgresql://postgres@127.0.0.1:5432/test";
-const DOCS_FILE = new URL("../docs/benchmarks.md", import.meta.url).pathname;
+const DOCS_FILE = fileURLToPath(new URL("../docs/benchmarks.md", import.meta.url));
 
 const backends: Backend[] =
   flags.backend === "both" ? ["sqlite", "postgres"] : flags.backend === "sqlite" || flags.backend === "postgres" ? [flags.backend] : fail(`--backend must be sqlite, postgres or both (got "${flags.backend}")`);
