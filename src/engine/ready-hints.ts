@@ -35,8 +35,4 @@ export class ReadyHints {
     }
     return out;
   }
-
-  clear(): void {
-    this.#keys.clear();
-  }
 }

@@ -547,7 +547,8 @@ export class DefaultRunner {
     const store = this.#store;
     const id = randomUUID();
     const now = Date.now();
-    const roots = wf.roots().length;
+    const rootIds = wf.roots();
+    const roots = rootIds.length;
     let reserved = 0;
     let local: ClaimedTask[] = [];
     try {
@@ -590,7 +591,7 @@ export class DefaultRunner {
     // Roots we had no free slot for are queued; our own NOTIFY is ignored, so look for them ourselves too.
     if (local.length < roots) {
       const claimed = new Set(local.map((c) => c.taskId));
-      this.#hints.add(wf.roots().filter((t) => !claimed.has(t)).map((taskId) => ({ executionId: id, taskId })));
+      this.#hints.add(rootIds.filter((t) => !claimed.has(t)).map((taskId) => ({ executionId: id, taskId })));
       this.wake();
     }
     return new WorkflowExecution(this, id, wf.name);
