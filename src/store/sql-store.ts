@@ -634,8 +634,8 @@ export class SqlStore {
     if (this.capabilities.writableCtes) {
       if (!ws.executions.length && !ws.tasks.length && !events.length && !ws.finishes.length && !ws.notifications.size) return [];
       const channel = ws.notifications.size && this.capabilities.listenNotify ? await this.channelIn(q) : "";
-      const finishes = this.dialect.keyedRowsParam(ws.finishes);
-      const params = [rows(ws.executions), rows(ws.tasks), rows(events), finishes, channel, channel ? [...ws.notifications] : []];
+      const finishes = this.dialect.keyedRowsParams(ws.finishes);
+      const params = [rows(ws.executions), rows(ws.tasks), rows(events), ...finishes, channel, channel ? [...ws.notifications] : []];
       return [{ sql: this.sql.flushAll, params }];
     }
     // Without data-modifying CTEs there is no LISTEN/NOTIFY either (SQLite): notifications have no channel.
@@ -643,7 +643,7 @@ export class SqlStore {
     if (ws.executions.length) out.push({ sql: this.sql.insertExecutions, params: [rows(ws.executions)] });
     if (ws.tasks.length) out.push({ sql: this.sql.insertTasks, params: [rows(ws.tasks)] });
     if (events.length) out.push({ sql: this.sql.insertEvents, params: [rows(events)] });
-    if (ws.finishes.length) out.push({ sql: this.sql.finishExecutions, params: [this.dialect.keyedRowsParam(ws.finishes)] });
+    if (ws.finishes.length) out.push({ sql: this.sql.finishExecutions, params: this.dialect.keyedRowsParams(ws.finishes) });
     return out;
   }
 
@@ -666,7 +666,7 @@ export class SqlStore {
   async claimKeys(q: Queryable, runnerId: string, keys: readonly TaskKey[], now: number): Promise<ClaimedTask[]> {
     if (!keys.length) return [];
     const rows = keys.map((k) => ({ eid: k.executionId, tid: k.taskId }));
-    return (await q.query(this.sql.claimKeys, [this.dialect.keyedRowsParam(rows), now, runnerId, now])).map(toClaim);
+    return (await q.query(this.sql.claimKeys, [...this.dialect.keyedRowsParams(rows), now, runnerId, now])).map(toClaim);
   }
 
   /** Loads what claimed tasks need: their execution's input and their ancestors' states (1 query). */
@@ -732,10 +732,10 @@ export class SqlStore {
       why: write.kind === "skipped" ? write.reason : null,
       due: write.kind === "retry" ? write.readyAt : null,
     }));
-    const finParams = [now, this.dialect.keyedRowsParam(rows), runnerId];
+    const finParams = [now, ...this.dialect.keyedRowsParams(rows), runnerId];
     const written = new Set<string>();
     if (this.capabilities.writableCtes) {
-      const [r] = await tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomes, [...finParams, this.advanceParam(advances, runnerId, now)]);
+      const [r] = await tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomes, [...finParams, ...this.advanceParams(advances, runnerId, now)]);
       for (const [eid, tid] of (r!.fin ?? []) as string[][]) written.add(taskKey(eid!, tid!));
       const counts = new Map<string, ExecutionCounts>();
       for (const [id, unfinished, failed, status] of (r!.adj ?? []) as unknown[][]) {
@@ -765,11 +765,11 @@ export class SqlStore {
    */
   async advanceDependents(tx: Queryable, rows: readonly Advance[], runnerId: string, now: number): Promise<Advanced[]> {
     if (!rows.length) return [];
-    return (await tx.query(this.sql.advance, [this.advanceParam(rows, runnerId, now)])).map(toAdvanced);
+    return (await tx.query(this.sql.advance, this.advanceParams(rows, runnerId, now))).map(toAdvanced);
   }
 
-  private advanceParam(rows: readonly Advance[], runnerId: string, now: number): unknown {
-    return this.dialect.keyedRowsParam(
+  private advanceParams(rows: readonly Advance[], runnerId: string, now: number): unknown[] {
+    return this.dialect.keyedRowsParams(
       rows.map((r) => ({
         eid: r.executionId,
         tid: r.taskId,
@@ -791,7 +791,7 @@ export class SqlStore {
   ): Promise<Map<string, ExecutionCounts>> {
     if (!rows.length) return new Map();
     const param = rows.map((r) => ({ xid: r.executionId, fin: r.finished, nf: r.failed }));
-    const out = await tx.query(this.sql.adjust, [this.dialect.keyedRowsParam(param)]);
+    const out = await tx.query(this.sql.adjust, this.dialect.keyedRowsParams(param));
     return new Map(out.map((r) => [String(r.id), toCounts(r)]));
   }
 
@@ -874,7 +874,7 @@ export class SqlStore {
 
   private async readSnapshots(q: Queryable, sql: string, ids: readonly string[]): Promise<Map<string, ExecutionRows>> {
     if (!ids.length) return new Map();
-    return collectSnapshots(await q.query(sql, [this.dialect.keyedRowsParam(ids.map((id) => ({ id })))]));
+    return collectSnapshots(await q.query(sql, this.dialect.keyedRowsParams(ids.map((id) => ({ id })))));
   }
 
   /** Executions, newest first. */

@@ -72,11 +72,11 @@ export interface Dialect {
   /**
    * {@link Dialect.rows} for rows joined to a table by its key (updates, claims): bound in a form whose row
    * count the planner estimates low, so it looks the rows up by key instead of scanning the table. Bind with
-   * {@link Dialect.keyedRowsParam}.
+   * {@link Dialect.keyedRowsParams}.
    */
   keyedRows(columns: Readonly<Record<string, RowColumnType>>): string;
-  /** Binds the objects of {@link Dialect.keyedRows}. */
-  keyedRowsParam(rows: readonly object[]): unknown;
+  /** The parameters that bind the objects of one {@link Dialect.keyedRows}, in order (spread them in its place). */
+  keyedRowsParams(rows: readonly object[]): unknown[];
   /** The column naming a row's physical version (`ctid`, `rowid`): `alias.rowId` of a table or a {@link Dialect.lookup}. */
   readonly rowId: string;
   /**

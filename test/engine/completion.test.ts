@@ -187,7 +187,7 @@ forEachBackend((backend) => {
     expect(Number(e!.unfinished_tasks)).toBe(1);
   });
 
-  it("an output holding the record separator, quotes and backslashes round-trips through an outcome batch", async () => {
+  it("an output holding control characters, quotes and backslashes round-trips through an outcome batch", async () => {
     const { store, executionId } = await setup(backend);
     const [x, y] = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
     const tricky = 'a\u001eb "quoted" back\\slash \u0000 é';

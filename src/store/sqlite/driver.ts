@@ -30,7 +30,7 @@ export const sqliteDialect: Dialect = {
   rowsParam: (rows) => JSON.stringify(rows),
   // SQLite's planner looks rows of json_each up by key anyway.
   keyedRows: (columns) => sqliteDialect.rows(columns),
-  keyedRowsParam: (rows) => JSON.stringify(rows),
+  keyedRowsParams: (rows) => [JSON.stringify(rows)],
   rowId: "rowid",
   // SQLite joins CROSS JOIN operands in the order written.
   lookup: (join, table, alias, on) => `${join === "left" ? "LEFT" : "CROSS"} JOIN ${table} AS ${alias} ON ${on}`,
