@@ -383,6 +383,21 @@ forEachBackend((backend) => {
       expect(path!.search_path).toBe(schema);
     });
 
+    it("pooled connections plan each statement once (generic plans) unless options= sets plan_cache_mode", async () => {
+      const db = await freshDatabase(backend);
+      const runner = await connect(db.url, {}, db.schema);
+      await runsEndToEnd(runner);
+      // Several at once, so they run on several pooled connections.
+      const modes = await Promise.all(
+        Array.from({ length: 4 }, () => postgres(runner).query<{ plan_cache_mode: string }>("SELECT current_setting('plan_cache_mode') AS plan_cache_mode, pg_sleep(0.05)")),
+      );
+      expect(new Set(modes.map(([m]) => m!.plan_cache_mode))).toEqual(new Set(["force_generic_plan"]));
+      const own = await connect(withParams(db, `options=${encodeURIComponent("-c plan_cache_mode=force_custom_plan")}`), {}, db.schema);
+      await runsEndToEnd(own);
+      const [mode] = await postgres(own).query<{ plan_cache_mode: string }>("SHOW plan_cache_mode");
+      expect(mode!.plan_cache_mode).toBe("force_custom_plan");
+    });
+
     it("sslmode=disable and prefer connect without TLS; require and verify-full fail clearly on this non-TLS server", async () => {
       const db = await freshDatabase(backend);
       for (const mode of ["disable", "prefer", "allow"]) {

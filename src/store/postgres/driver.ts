@@ -61,6 +61,17 @@ function sslFor(target: PostgresTarget, mode: string | undefined): pg.ClientConf
   }
 }
 
+/**
+ * Sent on every pooled connection: each prepared statement is planned once for its connection (a generic
+ * plan), not again for each of its first five executions (custom plans, PostgreSQL's default before it
+ * settles on one). The engine's statements are written to run well on a generic plan — rows joined by key
+ * are looked up by key whatever the planner estimates (`Dialect.keyedRows`, `Dialect.lookup`) — and
+ * planning its larger statements cost as much as running them: about 40% of the server's time for a
+ * runner's first few hundred tasks. `options=-c plan_cache_mode=…` in the URL keeps the user's choice.
+ */
+const GENERIC_PLANS = "SET plan_cache_mode = force_generic_plan";
+const PLAN_CACHE_MODE = /plan[_-]cache[_-]mode/i;
+
 /** The connection settings shared by pooled clients and the LISTEN client. */
 export function clientConfig(target: PostgresTarget, sslmode: string | undefined): pg.ClientConfig {
   return {
@@ -117,6 +128,11 @@ export class PostgresDriver implements Driver {
       pool.on("error", () => {
         /* idle client errors surface on the next query */
       });
+      if (!PLAN_CACHE_MODE.test(target.options ?? "")) {
+        // Every connection plans each engine statement once (see GENERIC_PLANS); a failure (a server without
+        // the setting) leaves the server's default, and a broken connection fails its first real query.
+        pool.on("connect", (client: pg.PoolClient) => void client.query(GENERIC_PLANS).catch(() => undefined));
+      }
       try {
         const client = await pool.connect();
         // pg-pool never opens connections ahead of demand (its `min` only keeps idle ones from being closed),
