@@ -383,19 +383,23 @@ forEachBackend((backend) => {
       expect(path!.search_path).toBe(schema);
     });
 
-    it("pooled connections plan each statement once (generic plans) unless options= sets plan_cache_mode", async () => {
+    it("pooled connections use generic plans and no sequential scans, unless options= sets them", async () => {
       const db = await freshDatabase(backend);
+      const settings = "SELECT current_setting('plan_cache_mode') AS plan, current_setting('enable_seqscan') AS seqscan, pg_sleep(0.05)";
       const runner = await connect(db.url, {}, db.schema);
       await runsEndToEnd(runner);
       // Several at once, so they run on several pooled connections.
-      const modes = await Promise.all(
-        Array.from({ length: 4 }, () => postgres(runner).query<{ plan_cache_mode: string }>("SELECT current_setting('plan_cache_mode') AS plan_cache_mode, pg_sleep(0.05)")),
-      );
-      expect(new Set(modes.map(([m]) => m!.plan_cache_mode))).toEqual(new Set(["force_generic_plan"]));
+      const seen = await Promise.all(Array.from({ length: 4 }, () => postgres(runner).query<{ plan: string; seqscan: string }>(settings)));
+      expect(new Set(seen.map(([r]) => `${r!.plan} ${r!.seqscan}`))).toEqual(new Set(["force_generic_plan off"]));
+      // A setting the URL names is the URL's; the other is still the engine's.
       const own = await connect(withParams(db, `options=${encodeURIComponent("-c plan_cache_mode=force_custom_plan")}`), {}, db.schema);
       await runsEndToEnd(own);
-      const [mode] = await postgres(own).query<{ plan_cache_mode: string }>("SHOW plan_cache_mode");
-      expect(mode!.plan_cache_mode).toBe("force_custom_plan");
+      const [mine] = await postgres(own).query<{ plan: string; seqscan: string }>(settings);
+      expect([mine!.plan, mine!.seqscan]).toEqual(["force_custom_plan", "off"]);
+      const scans = await connect(withParams(db, `options=${encodeURIComponent("--enable-seqscan=on")}`), {}, db.schema);
+      await runsEndToEnd(scans);
+      const [theirs] = await postgres(scans).query<{ plan: string; seqscan: string }>(settings);
+      expect([theirs!.plan, theirs!.seqscan]).toEqual(["force_generic_plan", "on"]);
     });
 
     it("sslmode=disable and prefer connect without TLS; require and verify-full fail clearly on this non-TLS server", async () => {

@@ -62,15 +62,30 @@ function sslFor(target: PostgresTarget, mode: string | undefined): pg.ClientConf
 }
 
 /**
- * Sent on every pooled connection: each prepared statement is planned once for its connection (a generic
- * plan), not again for each of its first five executions (custom plans, PostgreSQL's default before it
- * settles on one). The engine's statements are written to run well on a generic plan — rows joined by key
- * are looked up by key whatever the planner estimates (`Dialect.keyedRows`, `Dialect.lookup`) — and
- * planning its larger statements cost as much as running them: about 40% of the server's time for a
- * runner's first few hundred tasks. `options=-c plan_cache_mode=…` in the URL keeps the user's choice.
+ * Planner settings for every pooled connection (the engine's statements are the only ones sent on them); a
+ * setting the URL's `options=` names is left to the URL.
+ * - `plan_cache_mode = force_generic_plan`: each prepared statement is planned once for its connection, not
+ *   again for each of its first five executions (custom plans, PostgreSQL's default before it settles on a
+ *   generic plan). Planning the larger statements cost as much as running them: about 40% of the server's
+ *   time for a runner's first few hundred tasks.
+ * - `enable_seqscan = off`: every engine statement reads rows by key or by index. A plan made while a table
+ *   was small (a new schema, a tenant's first minutes) scans it whole instead, and is kept until an
+ *   `ANALYZE` (autovacuum's, at most once a minute and only after enough changes) makes the connection
+ *   plan again; by then a batch scanned thousands of rows per update. A table no index serves is still
+ *   scanned.
  */
-const GENERIC_PLANS = "SET plan_cache_mode = force_generic_plan";
-const PLAN_CACHE_MODE = /plan[_-]cache[_-]mode/i;
+const ENGINE_SETTINGS: ReadonlyArray<readonly [name: string, value: string]> = [
+  ["plan_cache_mode", "force_generic_plan"],
+  ["enable_seqscan", "off"],
+];
+
+/** The statement that applies the {@link ENGINE_SETTINGS} `options` leaves to the engine (undefined: none). */
+export function engineSettingsStatement(options: string | undefined): string | undefined {
+  const named = (name: string) => new RegExp(name.replace(/_/g, "[_-]"), "i").test(options ?? "");
+  const settings = ENGINE_SETTINGS.filter(([name]) => !named(name));
+  if (!settings.length) return undefined;
+  return `SELECT ${settings.map(([name, value]) => `set_config('${name}', '${value}', false)`).join(", ")}`;
+}
 
 /** The connection settings shared by pooled clients and the LISTEN client. */
 export function clientConfig(target: PostgresTarget, sslmode: string | undefined): pg.ClientConfig {
@@ -128,10 +143,11 @@ export class PostgresDriver implements Driver {
       pool.on("error", () => {
         /* idle client errors surface on the next query */
       });
-      if (!PLAN_CACHE_MODE.test(target.options ?? "")) {
-        // Every connection plans each engine statement once (see GENERIC_PLANS); a failure (a server without
-        // the setting) leaves the server's default, and a broken connection fails its first real query.
-        pool.on("connect", (client: pg.PoolClient) => void client.query(GENERIC_PLANS).catch(() => undefined));
+      const settings = engineSettingsStatement(target.options);
+      if (settings) {
+        // Queued before any statement the pool hands the connection out for. A failure (a server without
+        // one of the settings) leaves the server's defaults; a broken connection fails its first real query.
+        pool.on("connect", (client: pg.PoolClient) => void client.query(settings).catch(() => undefined));
       }
       try {
         const client = await pool.connect();
