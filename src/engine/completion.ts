@@ -8,8 +8,17 @@
  * finishing executions), not a few per outcome. Each cascade level of skips adds one, and a cascade one
  * more count.
  */
-import { taskKey, type Advance, type ExecutionRows, type NewEvent, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
-import type { ClaimedTask, Queryable, TaskKey } from "../store/store.js";
+import {
+  taskKey,
+  type Advance,
+  type ExecutionRows,
+  type NewEvent,
+  type OutcomeResults,
+  type SqlStore,
+  type TaskWrite,
+  type WriteSet,
+} from "../store/sql-store.js";
+import type { ClaimedTask, Queryable, TaskInputs, TaskKey } from "../store/store.js";
 import type { JsonObject } from "../types.js";
 import { finalContext as computeFinalContext, toDelta, type ContextDelta } from "./context-flow.js";
 import type { Workflow } from "../workflow/workflow.js";
@@ -190,6 +199,114 @@ export async function recordOutcomes(
     }
   }
   for (const effects of results) ws.events.push(...effects.events);
+  return results;
+}
+
+/** A batch {@link recordOutcomesAtOnce} can record: the final contexts of the executions it may finish. */
+export interface OneTripPlan {
+  readonly finishes: ReadonlyArray<{ readonly executionId: string; readonly finalContext: JsonObject }>;
+}
+
+/**
+ * Whether a batch's outcomes can be recorded without reading anything back before COMMIT, and with what
+ * finishes: every outcome completed (no retry timer, no failure to summarize), no dependent can be
+ * skipped (each other dependency of a default-rule dependent is in the batch or `known` as Completed, so
+ * no skip cascade follows), and for an execution whose ended tasks include one nothing depends on, every
+ * other task is `known` as Completed or Skipped (its final context is computed here). `known` returns the
+ * execution input and those tasks' committed states, or undefined when any is not known.
+ */
+export function oneTripPlan(
+  outcomes: readonly Outcome[],
+  known: (executionId: string, taskIds: readonly string[]) => TaskInputs | undefined,
+): OneTripPlan | undefined {
+  const byExecution = new Map<string, { workflow: Workflow; outputs: Map<string, JsonObject> }>();
+  for (const { workflow, claim, write } of outcomes) {
+    if (write.kind !== "completed") return undefined;
+    let e = byExecution.get(claim.executionId);
+    if (!e) byExecution.set(claim.executionId, (e = { workflow, outputs: new Map() }));
+    e.outputs.set(claim.taskId, write.output);
+  }
+  const finishes: Array<{ executionId: string; finalContext: JsonObject }> = [];
+  for (const [executionId, { workflow, outputs }] of byExecution) {
+    const settled = (taskIds: readonly string[], ok: (status: string) => boolean): TaskInputs | undefined => {
+      const others = taskIds.filter((id) => !outputs.has(id));
+      const k = known(executionId, others);
+      return k && [...k.dependencies.values()].every((d) => ok(d.status)) ? k : undefined;
+    };
+    let sink = false;
+    for (const taskId of outputs.keys()) {
+      const dependents = workflow.dependents(taskId);
+      if (dependents.length === 0) sink = true;
+      for (const d of dependents) {
+        const task = workflow.task(d);
+        if (task?.triggerRule !== undefined) continue; // a custom rule is evaluated by the claimer: never skipped here
+        const waiting = (task?.dependencies ?? []).filter((id) => !outputs.has(id));
+        if (waiting.length && !settled(waiting, (st) => st === "Completed")) return undefined;
+      }
+    }
+    if (!sink) continue;
+    const all = settled(workflow.tasks.map((t) => t.id), (st) => st === "Completed" || st === "Skipped");
+    if (!all) return undefined;
+    const deltas = new Map<string, ContextDelta>();
+    for (const [taskId, state] of all.dependencies) if (state.status === "Completed") deltas.set(taskId, toDelta(state.output));
+    for (const [taskId, output] of outputs) deltas.set(taskId, toDelta(output));
+    finishes.push({ executionId, finalContext: computeFinalContext(workflow, all.input, deltas) });
+  }
+  return { finishes };
+}
+
+/**
+ * Records a batch {@link oneTripPlan} accepted in one statement (PostgreSQL: SqlStore.writeOutcomesFinishing),
+ * which also writes its events and finishes its executions; sends it and returns at once, so the caller can
+ * send its claim and COMMIT behind it. `effects` settles when the statement has answered.
+ */
+export function recordOutcomesAtOnce(
+  store: SqlStore,
+  tx: Queryable,
+  runnerId: string,
+  now: number,
+  outcomes: readonly Outcome[],
+  reserveSlot: () => boolean,
+  plan: OneTripPlan,
+): { advances: readonly Advance[]; effects: Promise<OutcomeEffects[]> } {
+  const ended: Ended[] = outcomes.map(({ workflow, claim }) => ({
+    executionId: claim.executionId,
+    workflow,
+    taskId: claim.taskId,
+    attempt: claim.attempt,
+    status: "Completed",
+  }));
+  const advances = advancesOf(ended, reserveSlot);
+  const effects = store
+    .writeOutcomesFinishing(tx, outcomes, advances, plan.finishes, runnerId, now)
+    .then((r) => oneTripEffects(outcomes, r, now));
+  return { advances, effects };
+}
+
+function oneTripEffects(outcomes: readonly Outcome[], r: OutcomeResults, now: number): OutcomeEffects[] {
+  const results: MutableEffects[] = [];
+  const owner = new Map<string, MutableEffects>();
+  for (const { claim } of outcomes) {
+    const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, madeReady: [], skipped: [], finished: undefined, result: undefined, events: [] };
+    results.push(effects);
+    if (!r.written.has(taskKey(claim.executionId, claim.taskId))) effects.lost = true;
+    else owner.set(claim.executionId, effects);
+  }
+  for (const a of r.advanced) {
+    const effects = owner.get(a.executionId)!;
+    // oneTripPlan admitted no batch whose dependents can be skipped, so only these two statuses come back.
+    if (a.claim) effects.localClaims.push(a.claim);
+    else if (a.status === "Ready") {
+      effects.readyCount++;
+      effects.madeReady.push({ executionId: a.executionId, taskId: a.taskId });
+    }
+  }
+  for (const [executionId, effects] of owner) {
+    if (!r.counts.get(executionId)?.ended) continue;
+    effects.finished = "Completed";
+    const rows = r.finishing.get(executionId)!;
+    effects.result = { execution: { ...rows.execution, completedAt: rows.execution.completedAt ?? now }, tasks: rows.tasks };
+  }
   return results;
 }
 

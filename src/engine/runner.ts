@@ -26,7 +26,7 @@ import { evaluateRule } from "../workflow/rules.js";
 import type { Workflow } from "../workflow/workflow.js";
 import { AbortReason, runAttempt } from "./attempt.js";
 import { ancestorsOf, diffContext, taskInput, toDelta, type ContextDelta } from "./context-flow.js";
-import { recordOutcomes, type Outcome, type OutcomeEffects } from "./completion.js";
+import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type Outcome, type OutcomeEffects } from "./completion.js";
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
 import { Slots } from "./slots.js";
@@ -418,6 +418,8 @@ export class DefaultRunner {
       const now = Date.now();
       // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
       const slots = new BatchSlots(outcomes.length, outcomes[0]!.hold, this.#slots, () => this.#stopping);
+      const plan = store.capabilities.writableCtes ? oneTripPlan(outcomes, (id, taskIds) => this.#inputs.inputsFor(id, taskIds)) : undefined;
+      if (plan) return this.#recordAtOnce(tx, ws, outcomes, slots, plan, now);
       const all = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take());
       slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0);
       const finished: string[] = [];
@@ -443,6 +445,46 @@ export class DefaultRunner {
       return all.map((effects, i) => ({ effects, release: i === 0 ? slots.unused : 0, claim: i === 0 ? claim : undefined }));
     },
   };
+
+  /**
+   * One round trip for an outcome batch that needs nothing from its own results before it commits (see
+   * oneTripPlan): its statement (which also writes its events and finishes its executions), the claim
+   * with every slot its successors were not offered, the notifications and COMMIT go out together. The
+   * results settle when the statement answers; the batch resolves them once it has committed.
+   */
+  #recordAtOnce(
+    tx: Queryable,
+    ws: WriteSet,
+    outcomes: readonly OutcomeWrite[],
+    slots: BatchSlots,
+    plan: NonNullable<ReturnType<typeof oneTripPlan>>,
+    now: number,
+  ): RecordedOutcome[] {
+    const { advances, effects } = recordOutcomesAtOnce(this.#store, tx, this.runnerId, now, outcomes, () => slots.take(), plan);
+    // Sent at commit whatever the statement finds: a payload for an execution that did not finish (a claim
+    // lost to a takeover) or a task that did not become ready only makes a runner look again.
+    if (advances.some((a) => !a.local)) ws.notifications.add(`r:${this.runnerId}`);
+    for (const payload of finishedPayloads(this.runnerId, plan.finishes.map((f) => f.executionId))) ws.notifications.add(payload);
+    let claim: QueuedClaim | undefined;
+    const want = this.#wantWork && !this.#stopping ? slots.takeAll() : 0;
+    if (want > 0) {
+      const { rows, byKey } = this.#claimReady(tx, want, now);
+      rows.catch(() => undefined); // its failure fails the transaction, which reports it
+      claim = { rows, want, seq: this.#wakeSeq, byKey: byKey.length > 0 };
+    }
+    const settled = effects.then((all) => {
+      // The slots offered to successors that did not become ready go back with the batch's other unused ones.
+      slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0) + want;
+      return all.map((e, i): RecordedOutcome => ({ effects: e, release: i === 0 ? slots.unused : 0, claim: i === 0 ? claim : undefined }));
+    });
+    // The batch resolves each write with its promise once the transaction has committed. A failed statement
+    // fails the transaction, which reports it (and the batch writes its outcomes again): these are dropped.
+    return outcomes.map((_, i) => {
+      const one = settled.then((r) => r[i]!);
+      one.catch(() => undefined);
+      return one as unknown as RecordedOutcome;
+    });
+  }
 
   /** Group commit for outcomes and new executions (see write-batcher.ts). */
   get #writes(): WriteBatcher {

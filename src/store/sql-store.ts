@@ -212,6 +212,28 @@ function toAdvanced(r: Row): Advanced {
   };
 }
 
+/** What an outcome batch's statement reports (see SqlStore.writeOutcomes). */
+export interface OutcomeResults {
+  /** The attempts written (keys); the others' claims were lost. */
+  readonly written: Set<string>;
+  /** Per execution counted against: what remains, and whether this statement finished it. */
+  readonly counts: Map<string, ExecutionCounts & { readonly ended?: boolean }>;
+  readonly advanced: Advanced[];
+  /** The executions left with no unfinished task (or finished here), with their tasks. */
+  readonly finishing: Map<string, ExecutionRows>;
+}
+
+/** Decodes the one row of a PostgreSQL outcome statement (its columns are JSON arrays). */
+function outcomeResults(r: Record<string, unknown[] | null>): OutcomeResults {
+  const written = new Set<string>();
+  for (const [eid, tid] of (r.fin ?? []) as string[][]) written.add(taskKey(eid!, tid!));
+  const counts = new Map<string, ExecutionCounts & { ended?: boolean }>();
+  for (const [id, unfinished, failed, status, ended] of (r.adj ?? []) as unknown[][]) {
+    counts.set(String(id), { unfinished: Number(unfinished), failed: Number(failed), status: status as ExecutionStatus, ended: ended === true });
+  }
+  return { written, counts, advanced: ((r.adv ?? []) as Row[]).map(toAdvanced), finishing: collectSnapshots((r.snap ?? []) as Row[]) };
+}
+
 /** Snapshot rows (an execution's columns with one task's, in task order) grouped by execution. */
 function collectSnapshots(rows: readonly Row[]): Map<string, ExecutionRows> {
   const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
@@ -285,7 +307,7 @@ export class SqlStore {
       `completed_at = CASE WHEN v.st = 'Ready' THEN t.completed_at ELSE ? END, ` +
       `ready_at = CASE WHEN v.st = 'Ready' THEN v.due ELSE t.ready_at END, ` +
       `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
-      `FROM ${d.keyedRows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int" })} ` +
+      `FROM ${d.keyedRows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int", ord: "int" })} ` +
       `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
       `AND (t.claimed_by || '') = ? AND t.attempt = v.att`;
     // The task columns of a snapshot; `f`, when given, holds rows this statement wrote (newer than `t`).
@@ -416,6 +438,45 @@ export class SqlStore {
               `WHERE x.unfinished_tasks = 0 AND x.status IN ('Running','Paused')) ` +
               `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
               `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status)) FROM adj) AS adj, ` +
+              `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap`
+            );
+          })()
+        : "",
+      // PostgreSQL, an outcome batch that needs nothing from its own results before COMMIT (see
+      // SqlStore.writeOutcomesFinishing): writeOutcomes, and besides, the finish of each execution the batch
+      // leaves with no unfinished task when the runner sent its final context (fx), and the batch's events.
+      writeOutcomesFinishing: d.capabilities.writableCtes
+        ? (() => {
+            const adv = advanceText((on) => `JOIN fin s ON ${on}`);
+            const ends = "fx.xid IS NOT NULL AND x.unfinished_tasks - n.fin = 0 AND x.status IN ('Running','Paused') AND x.failed_tasks + n.nf = 0";
+            return (
+              `WITH fin AS (${finishTasksText} RETURNING t.execution_id, t.task_id, t.status, t.attempt, t.started_at, ` +
+              `t.completed_at, t.output_context, t.error_message, t.skip_reason, v.ord), ` +
+              `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
+              `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ` +
+              `fx AS MATERIALIZED (SELECT * FROM ${d.keyedRows({ xid: "text", ctx: "text" })}), ` +
+              `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
+              `failed_tasks = x.failed_tasks + n.nf, status = CASE WHEN ${ends} THEN 'Completed' ELSE x.status END, ` +
+              `final_context = CASE WHEN ${ends} THEN fx.ctx ELSE x.final_context END, ` +
+              `completed_at = CASE WHEN ${ends} THEN ? ELSE x.completed_at END ` +
+              `FROM n LEFT JOIN fx ON fx.xid = n.xid WHERE x.id = n.xid ` +
+              `RETURNING ${qualified("x", EXECUTION_COLUMNS)}, x.unfinished_tasks, x.failed_tasks, ` +
+              `(fx.xid IS NOT NULL AND x.unfinished_tasks = 0 AND x.status = 'Completed') AS ended), ` +
+              `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ` +
+              // Events in the order the two-trip path writes them, per execution: each task's, then the
+              // dependents made ready, then the execution's.
+              `ev AS (INSERT INTO ${p}cloaca_events (execution_id, task_id, event_type, data, runner_id, created_at) ` +
+              `SELECT eid, tid, type, data, ?, ? FROM (` +
+              `SELECT 1 AS k, f.ord, f.execution_id AS eid, f.task_id AS tid, 'task_completed' AS type, ` +
+              `json_build_object('attempt', f.attempt)::text AS data FROM fin f ` +
+              `UNION ALL SELECT 2, 0, r.execution_id, r.task_id, 'task_ready', NULL FROM adv r WHERE r.status IN ('Ready','Running') ` +
+              `UNION ALL SELECT 3, 0, x.id, NULL, 'execution_completed', NULL FROM adj x WHERE x.ended` +
+              `) e ORDER BY k, ord, eid, tid), ` +
+              `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns("f")} FROM adj x ` +
+              `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} ` +
+              `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id WHERE x.ended) ` +
+              `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
+              `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status, ended)) FROM adj) AS adj, ` +
               `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap`
             );
           })()
@@ -722,27 +783,11 @@ export class SqlStore {
     runnerId: string,
     now: number,
   ): Promise<{ written: Set<string>; counts: Map<string, ExecutionCounts>; advanced: Advanced[]; finishing: Map<string, ExecutionRows> }> {
-    const rows = items.map(({ claim, write }) => ({
-      eid: claim.executionId,
-      tid: claim.taskId,
-      att: claim.attempt,
-      st: FINISHED_STATUS[write.kind],
-      out: write.kind === "completed" ? JSON.stringify(write.output) : null,
-      err: write.kind === "failed" || write.kind === "retry" ? write.error : null,
-      why: write.kind === "skipped" ? write.reason : null,
-      due: write.kind === "retry" ? write.readyAt : null,
-    }));
-    const finParams = [now, ...this.dialect.keyedRowsParams(rows), runnerId];
+    const finParams = this.finishParams(items, runnerId, now);
     const written = new Set<string>();
     if (this.capabilities.writableCtes) {
       const [r] = await tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomes, [...finParams, ...this.advanceParams(advances, runnerId, now)]);
-      for (const [eid, tid] of (r!.fin ?? []) as string[][]) written.add(taskKey(eid!, tid!));
-      const counts = new Map<string, ExecutionCounts>();
-      for (const [id, unfinished, failed, status] of (r!.adj ?? []) as unknown[][]) {
-        counts.set(String(id), { unfinished: Number(unfinished), failed: Number(failed), status: status as ExecutionStatus });
-      }
-      const advanced = ((r!.adv ?? []) as Row[]).map(toAdvanced);
-      return { written, counts, advanced, finishing: collectSnapshots((r!.snap ?? []) as Row[]) };
+      return outcomeResults(r!);
     }
     const perExecution = new Map<string, { executionId: string; finished: number; failed: number }>();
     for (const r of await tx.query(this.sql.finishTasks, finParams)) {
@@ -756,6 +801,42 @@ export class SqlStore {
     const counts = await this.adjustExecutions(tx, [...perExecution.values()]);
     const advanced = await this.advanceDependents(tx, advances, runnerId, now);
     return { written, counts, advanced, finishing: await this.finishingSnapshots(tx, sinks) };
+  }
+
+  /**
+   * PostgreSQL only: {@link SqlStore.writeOutcomes} for a batch that needs nothing from its own results before
+   * it commits, in one statement that also writes the batch's events and finishes every execution it leaves
+   * with no unfinished task for which `finishes` holds the final context (then `Completed`: the caller sends
+   * one only when it knows every other task of the execution Completed or Skipped). The claim and `COMMIT`
+   * can then go out at once, without waiting for the answer. `counts` marks the executions finished here.
+   */
+  writeOutcomesFinishing(
+    tx: Queryable,
+    items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>,
+    advances: readonly Advance[],
+    finishes: ReadonlyArray<{ readonly executionId: string; readonly finalContext: JsonObject }>,
+    runnerId: string,
+    now: number,
+  ): Promise<OutcomeResults> {
+    const fx = this.dialect.keyedRowsParams(finishes.map((f) => ({ xid: f.executionId, ctx: JSON.stringify(f.finalContext) })));
+    const params = [...this.finishParams(items, runnerId, now), ...fx, now, ...this.advanceParams(advances, runnerId, now), runnerId, now];
+    return tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomesFinishing, params).then(([r]) => outcomeResults(r!));
+  }
+
+  /** The parameters of the attempts' write (`finishTasks`, and the `fin` of the one-statement batches). */
+  private finishParams(items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>, runnerId: string, now: number): unknown[] {
+    const rows = items.map(({ claim, write }, ord) => ({
+      eid: claim.executionId,
+      tid: claim.taskId,
+      att: claim.attempt,
+      st: FINISHED_STATUS[write.kind],
+      out: write.kind === "completed" ? JSON.stringify(write.output) : null,
+      err: write.kind === "failed" || write.kind === "retry" ? write.error : null,
+      why: write.kind === "skipped" ? write.reason : null,
+      due: write.kind === "retry" ? write.readyAt : null,
+      ord,
+    }));
+    return [now, ...this.dialect.keyedRowsParams(rows), runnerId];
   }
 
   /**

@@ -9,10 +9,12 @@ import { randomUUID } from "node:crypto";
 import { afterEach, expect, it } from "vitest";
 import { WorkflowBuilder } from "../../src/index.js";
 import { parseDatabaseUrl } from "../../src/database-url.js";
-import { recordOutcomes, type Outcome } from "../../src/engine/completion.js";
+import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type Outcome } from "../../src/engine/completion.js";
+import { finalContext, toDelta } from "../../src/engine/context-flow.js";
 import { openStore, type OpenedStore } from "../../src/store/open-store.js";
 import { WriteSet, type SqlStore } from "../../src/store/sql-store.js";
-import type { ClaimedTask } from "../../src/store/store.js";
+import type { ClaimedTask, DependencyState, TaskInputs } from "../../src/store/store.js";
+import type { JsonObject } from "../../src/types.js";
 import { forEachBackend, pgQuery, type TestBackend } from "../support/backends.js";
 import { freshDatabase } from "../support/runner.js";
 import { until } from "../support/wait.js";
@@ -200,5 +202,90 @@ forEachBackend((backend) => {
       [executionId, x!.taskId],
     );
     expect(JSON.parse(row!.output_context)).toEqual({ v: tricky });
+  });
+  if (backend.name === "postgres") {
+    /** A `known` for oneTripPlan: the given input and terminal states, nothing else. */
+    const knowing = (input: Record<string, unknown>, states: DependencyState[]) => (_id: string, taskIds: readonly string[]): TaskInputs | undefined => {
+      const byId = new Map(states.map((d) => [d.taskId, d]));
+      if (!taskIds.every((t) => byId.has(t))) return undefined;
+      return { input: input as TaskInputs["input"], dependencies: new Map(taskIds.map((t) => [t, byId.get(t)!])) };
+    };
+    const completed = (claim: ClaimedTask): Outcome => ({ workflow: wf, claim, write: { kind: "completed", output: { set: { [claim.taskId]: 1 }, removed: [] } } });
+    const atOnce = (store: SqlStore, runnerId: string, outcomes: Outcome[], known: Parameters<typeof oneTripPlan>[1]) =>
+      store.driver.transaction(async (tx) => {
+        const plan = oneTripPlan(outcomes, known);
+        expect(plan).toBeDefined();
+        return recordOutcomesAtOnce(store, tx, runnerId, Date.now(), outcomes, () => false, plan!).effects;
+      });
+    const events = async (store: SqlStore, executionId: string) =>
+      (await store.events(executionId)).map((e) => [e.type, e.taskId ?? null]);
+
+    it("one round trip: the last outcome finishes the execution with the final context the two-trip path computes, and writes the same events", async () => {
+      const { store, executionId } = await setup(backend);
+      const [x, y] = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
+      // x and y end together: m (whose dependencies are both in the batch) becomes Ready; nothing finishes.
+      const first = await atOnce(store, "R1", [completed(x!), completed(y!)], knowing({}, []));
+      expect(first.map((e) => [e.lost, e.readyCount, e.finished])).toEqual([[false, 0, undefined], [false, 1, undefined]]);
+      const [m] = await store.claim(store.driver, "R1", 1, [wf.name], Date.now());
+      const states: DependencyState[] = ["x", "y"].map((taskId) => ({ taskId, status: "Completed", output: { set: { [taskId]: 1 }, removed: [] } }));
+      const [done] = await atOnce(store, "R1", [completed(m!)], knowing({}, states));
+      expect(done!.finished).toBe("Completed");
+      const expected = finalContext(wf, {}, new Map(["x", "y", "m"].map((t) => [t, toDelta({ set: { [t]: 1 }, removed: [] })])));
+      const execution = (await store.getExecution(executionId))!;
+      expect([execution.status, execution.finalContext]).toEqual(["Completed", expected]);
+      expect(done!.result!.execution.finalContext).toEqual(expected);
+      expect(done!.result!.tasks.map((t) => [t.taskId, t.status])).toEqual([["x", "Completed"], ["y", "Completed"], ["m", "Completed"]]);
+      expect(await events(store, executionId)).toEqual([
+        ["task_completed", "x"],
+        ["task_completed", "y"],
+        ["task_ready", "m"],
+        ["task_completed", "m"],
+        ["execution_completed", null],
+      ]);
+    });
+
+    it("one round trip: a lost claim writes nothing, and a lost last outcome finishes nothing", async () => {
+      const { store, executionId } = await setup(backend);
+      const [x1, y1] = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
+      expect(await store.driver.transaction((tx) => store.requeue(tx, x1!, "R1", Date.now()))).toBe(true);
+      const [x2] = await store.claim(store.driver, "R2", 1, [wf.name], Date.now());
+      const late = await atOnce(store, "R1", [completed(x1!), completed(y1!)], knowing({}, []));
+      expect(late.map((e) => e.lost)).toEqual([true, false]);
+      expect(await taskRow(store, executionId, "m")).toEqual({ status: "NotStarted", deps: 1, attempt: 0 });
+      await atOnce(store, "R2", [completed(x2!)], knowing({}, [{ taskId: "y", status: "Completed", output: { set: {}, removed: [] } }]));
+      const [m1] = await store.claim(store.driver, "R1", 1, [wf.name], Date.now());
+      expect(await store.driver.transaction((tx) => store.requeue(tx, m1!, "R1", Date.now()))).toBe(true);
+      await store.claim(store.driver, "R2", 1, [wf.name], Date.now());
+      const states: DependencyState[] = ["x", "y"].map((taskId) => ({ taskId, status: "Completed", output: { set: {}, removed: [] } }));
+      const [lost] = await atOnce(store, "R1", [completed(m1!)], knowing({}, states));
+      expect([lost!.lost, lost!.finished]).toEqual([true, undefined]);
+      expect((await store.getExecution(executionId))!.status).toBe("Running");
+      expect((await events(store, executionId)).filter(([type]) => type === "task_completed")).toEqual([
+        ["task_completed", "y"],
+        ["task_completed", "x"],
+      ]);
+    });
+  }
+
+  it("a batch goes in one round trip only when nothing it could cause needs reading back first", async () => {
+    const claim = (taskId: string, executionId = "e1"): ClaimedTask => ({ executionId, taskId, workflowName: wf.name, attempt: 1, maxAttempts: 1, recoveries: 0 });
+    const done = (taskId: string, output: JsonObject = { set: { [taskId]: true }, removed: [] }): Outcome => ({ workflow: wf, claim: claim(taskId), write: { kind: "completed", output } });
+    const state = (taskId: string, status: DependencyState["status"]): DependencyState => ({ taskId, status, output: status === "Completed" ? { set: {}, removed: [] } : undefined });
+    const know = (states: DependencyState[], input: JsonObject = {}) => (_id: string, taskIds: readonly string[]) => {
+      const byId = new Map(states.map((d) => [d.taskId, d]));
+      return taskIds.every((t) => byId.has(t)) ? { input, dependencies: new Map(taskIds.map((t) => [t, byId.get(t)!])) } : undefined;
+    };
+    // A failure (its summary needs error texts; retries need timers) never goes in one trip.
+    expect(oneTripPlan([{ workflow: wf, claim: claim("x"), write: { kind: "failed", error: "boom" } }], know([]))).toBeUndefined();
+    // x's dependent m also waits for y: unknown (it may have failed elsewhere, and then m is skipped).
+    expect(oneTripPlan([done("x")], know([]))).toBeUndefined();
+    expect(oneTripPlan([done("x")], know([state("y", "Failed")]))).toBeUndefined();
+    expect(oneTripPlan([done("x")], know([state("y", "Completed")]))).toEqual({ finishes: [] });
+    expect(oneTripPlan([done("x"), done("y")], know([]))).toEqual({ finishes: [] });
+    // The last task: every other task must be known, Completed or Skipped; the final context is computed.
+    expect(oneTripPlan([done("m")], know([state("x", "Completed")]))).toBeUndefined();
+    expect(oneTripPlan([done("m")], know([state("x", "Completed"), state("y", "Failed")]))).toBeUndefined();
+    const plan = oneTripPlan([done("m", { set: { out: 1 }, removed: ["a"] })], know([state("x", "Completed"), state("y", "Skipped")], { a: 0, b: 2 }));
+    expect(plan).toEqual({ finishes: [{ executionId: "e1", finalContext: { b: 2, out: 1 } }] });
   });
 });
