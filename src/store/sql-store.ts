@@ -368,6 +368,31 @@ export class SqlStore {
       };
     };
     const advance = advanceText((on) => d.lookup("inner", `${p}cloaca_tasks`, "s", on));
+    // PostgreSQL: an outcome batch in one statement (see SqlStore.writeOutcomes). The attempts' outcomes are
+    // written (fin) and counted against their executions (adj); the dependents are advanced by the edges
+    // whose source row fin wrote, so a lost claim advances nothing; the `finishing` executions are read with
+    // their tasks, fin's rows standing in for the versions the statement cannot see. The parts vary the
+    // count's update (`adjust`, its FROM, what it returns) and add CTEs.
+    const outcomeStatement = (o: { before?: string; adjust: string; adjustFrom: string; adjusted: string; events: string; finishing: string }) => {
+      if (!d.capabilities.writableCtes) return "";
+      const adv = advanceText((on) => `JOIN fin s ON ${on}`);
+      return (
+        `WITH fin AS (${finishTasksText} RETURNING t.execution_id, t.task_id, t.status, t.attempt, t.started_at, ` +
+        `t.completed_at, t.output_context, t.error_message, t.skip_reason, v.ord), ` +
+        `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
+        `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ${o.before ?? ""}` +
+        `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
+        `failed_tasks = x.failed_tasks + n.nf${o.adjust} FROM ${o.adjustFrom} WHERE x.id = n.xid ` +
+        `RETURNING ${qualified("x", EXECUTION_COLUMNS)}, x.unfinished_tasks, x.failed_tasks${o.adjusted}), ` +
+        `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ${o.events}` +
+        `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns("f")} FROM adj x ` +
+        `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} ` +
+        `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id WHERE ${o.finishing}) ` +
+        `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
+        `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status${o.adjusted ? ", ended" : ""})) FROM adj) AS adj, ` +
+        `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap`
+      );
+    };
     return {
       insertExecutions,
       insertTasks,
@@ -416,71 +441,40 @@ export class SqlStore {
         `UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - v.fin, failed_tasks = x.failed_tasks + v.nf ` +
         `FROM ${d.keyedRows({ xid: "text", fin: "int", nf: "int" })} WHERE x.id = v.xid ` +
         `RETURNING id, unfinished_tasks, failed_tasks, status`,
-      // PostgreSQL: an outcome batch in one statement (see SqlStore.writeOutcomes). The attempts' outcomes are
-      // written (fin) and counted against their executions (adj); the dependents are advanced by the edges
-      // whose source row fin wrote, so a lost claim advances nothing; the executions left with no unfinished
-      // task are read with their tasks, fin's rows standing in for the versions the statement cannot see.
-      writeOutcomes: d.capabilities.writableCtes
-        ? (() => {
-            const adv = advanceText((on) => `JOIN fin s ON ${on}`);
-            return (
-              `WITH fin AS (${finishTasksText} RETURNING t.execution_id, t.task_id, t.status, t.attempt, t.started_at, ` +
-              `t.completed_at, t.output_context, t.error_message, t.skip_reason), ` +
-              `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
-              `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ` +
-              `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
-              `failed_tasks = x.failed_tasks + n.nf FROM n WHERE x.id = n.xid ` +
-              `RETURNING ${qualified("x", EXECUTION_COLUMNS)}, x.unfinished_tasks, x.failed_tasks), ` +
-              `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ` +
-              `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns("f")} FROM adj x ` +
-              `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} ` +
-              `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id ` +
-              `WHERE x.unfinished_tasks = 0 AND x.status IN ('Running','Paused')) ` +
-              `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
-              `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status)) FROM adj) AS adj, ` +
-              `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap`
-            );
-          })()
-        : "",
+      // PostgreSQL (see outcomeStatement): the executions left with no unfinished task are read.
+      writeOutcomes: outcomeStatement({
+        adjust: "",
+        adjustFrom: "n",
+        adjusted: "",
+        events: "",
+        finishing: "x.unfinished_tasks = 0 AND x.status IN ('Running','Paused')",
+      }),
       // PostgreSQL, an outcome batch that needs nothing from its own results before COMMIT (see
       // SqlStore.writeOutcomesFinishing): writeOutcomes, and besides, the finish of each execution the batch
-      // leaves with no unfinished task when the runner sent its final context (fx), and the batch's events.
-      writeOutcomesFinishing: d.capabilities.writableCtes
-        ? (() => {
-            const adv = advanceText((on) => `JOIN fin s ON ${on}`);
-            const ends = "fx.xid IS NOT NULL AND x.unfinished_tasks - n.fin = 0 AND x.status IN ('Running','Paused') AND x.failed_tasks + n.nf = 0";
-            return (
-              `WITH fin AS (${finishTasksText} RETURNING t.execution_id, t.task_id, t.status, t.attempt, t.started_at, ` +
-              `t.completed_at, t.output_context, t.error_message, t.skip_reason, v.ord), ` +
-              `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
-              `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ` +
-              `fx AS MATERIALIZED (SELECT * FROM ${d.keyedRows({ xid: "text", ctx: "text" })}), ` +
-              `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
-              `failed_tasks = x.failed_tasks + n.nf, status = CASE WHEN ${ends} THEN 'Completed' ELSE x.status END, ` +
-              `final_context = CASE WHEN ${ends} THEN fx.ctx ELSE x.final_context END, ` +
-              `completed_at = CASE WHEN ${ends} THEN ? ELSE x.completed_at END ` +
-              `FROM n LEFT JOIN fx ON fx.xid = n.xid WHERE x.id = n.xid ` +
-              `RETURNING ${qualified("x", EXECUTION_COLUMNS)}, x.unfinished_tasks, x.failed_tasks, ` +
-              `(fx.xid IS NOT NULL AND x.unfinished_tasks = 0 AND x.status = 'Completed') AS ended), ` +
-              `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ` +
-              // Events in the order the two-trip path writes them, per execution: each task's, then the
-              // dependents made ready, then the execution's.
-              `ev AS (INSERT INTO ${p}cloaca_events (execution_id, task_id, event_type, data, runner_id, created_at) ` +
-              `SELECT eid, tid, type, data, ?, ? FROM (` +
-              `SELECT 1 AS k, f.ord, f.execution_id AS eid, f.task_id AS tid, 'task_completed' AS type, ` +
-              `json_build_object('attempt', f.attempt)::text AS data FROM fin f ` +
-              `UNION ALL SELECT 2, 0, r.execution_id, r.task_id, 'task_ready', NULL FROM adv r WHERE r.status IN ('Ready','Running') ` +
-              `UNION ALL SELECT 3, 0, x.id, NULL, 'execution_completed', NULL FROM adj x WHERE x.ended` +
-              `) e ORDER BY k, ord, eid, tid), ` +
-              `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns("f")} FROM adj x ` +
-              `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} ` +
-              `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id WHERE x.ended) ` +
-              `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
-              `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status, ended)) FROM adj) AS adj, ` +
-              `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap`
-            );
-          })()
-        : "",
+      // leaves with no unfinished task when the runner sent its final context (fx, before adj), and the
+      // batch's events, in the order the two-trip path writes them: per execution, each task's, then the
+      // dependents made ready, then the execution's.
+      writeOutcomesFinishing: (() => {
+        const ends = "fx.xid IS NOT NULL AND x.unfinished_tasks - n.fin = 0 AND x.status IN ('Running','Paused') AND x.failed_tasks + n.nf = 0";
+        return outcomeStatement({
+          before: `fx AS MATERIALIZED (SELECT * FROM ${d.keyedRows({ xid: "text", ctx: "text" })}), `,
+          adjust:
+            `, status = CASE WHEN ${ends} THEN 'Completed' ELSE x.status END, ` +
+            `final_context = CASE WHEN ${ends} THEN fx.ctx ELSE x.final_context END, ` +
+            `completed_at = CASE WHEN ${ends} THEN ? ELSE x.completed_at END`,
+          adjustFrom: "n LEFT JOIN fx ON fx.xid = n.xid",
+          adjusted: ", (fx.xid IS NOT NULL AND x.unfinished_tasks = 0 AND x.status = 'Completed') AS ended",
+          events:
+            `ev AS (INSERT INTO ${p}cloaca_events (execution_id, task_id, event_type, data, runner_id, created_at) ` +
+            `SELECT eid, tid, type, data, ?, ? FROM (` +
+            `SELECT 1 AS k, f.ord, f.execution_id AS eid, f.task_id AS tid, 'task_completed' AS type, ` +
+            `json_build_object('attempt', f.attempt)::text AS data FROM fin f ` +
+            `UNION ALL SELECT 2, 0, r.execution_id, r.task_id, 'task_ready', NULL FROM adv r WHERE r.status IN ('Ready','Running') ` +
+            `UNION ALL SELECT 3, 0, x.id, NULL, 'execution_completed', NULL FROM adj x WHERE x.ended` +
+            `) e ORDER BY k, ord, eid, tid), `,
+          finishing: "x.ended",
+        });
+      })(),
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
       // Executions with their tasks (and the tasks' outputs), one query for any number of executions.
       snapshots: snapshots(""),

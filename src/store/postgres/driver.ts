@@ -80,7 +80,7 @@ const ENGINE_SETTINGS: ReadonlyArray<readonly [name: string, value: string]> = [
 ];
 
 /** The statement that applies the {@link ENGINE_SETTINGS} `options` leaves to the engine (undefined: none). */
-export function engineSettingsStatement(options: string | undefined): string | undefined {
+function engineSettingsStatement(options: string | undefined): string | undefined {
   const named = (name: string) => new RegExp(name.replace(/_/g, "[_-]"), "i").test(options ?? "");
   const settings = ENGINE_SETTINGS.filter(([name]) => !named(name));
   if (!settings.length) return undefined;
