@@ -266,26 +266,27 @@ forEachBackend((backend) => {
       ]);
     });
   }
+});
 
-  it("a batch goes in one round trip only when nothing it could cause needs reading back first", async () => {
-    const claim = (taskId: string, executionId = "e1"): ClaimedTask => ({ executionId, taskId, workflowName: wf.name, attempt: 1, maxAttempts: 1, recoveries: 0 });
-    const done = (taskId: string, output: JsonObject = { set: { [taskId]: true }, removed: [] }): Outcome => ({ workflow: wf, claim: claim(taskId), write: { kind: "completed", output } });
-    const state = (taskId: string, status: DependencyState["status"]): DependencyState => ({ taskId, status, output: status === "Completed" ? { set: {}, removed: [] } : undefined });
-    const know = (states: DependencyState[], input: JsonObject = {}) => (_id: string, taskIds: readonly string[]) => {
-      const byId = new Map(states.map((d) => [d.taskId, d]));
-      return taskIds.every((t) => byId.has(t)) ? { input, dependencies: new Map(taskIds.map((t) => [t, byId.get(t)!])) } : undefined;
-    };
-    // A failure (its summary needs error texts; retries need timers) never goes in one trip.
-    expect(oneTripPlan([{ workflow: wf, claim: claim("x"), write: { kind: "failed", error: "boom" } }], know([]))).toBeUndefined();
-    // x's dependent m also waits for y: unknown (it may have failed elsewhere, and then m is skipped).
-    expect(oneTripPlan([done("x")], know([]))).toBeUndefined();
-    expect(oneTripPlan([done("x")], know([state("y", "Failed")]))).toBeUndefined();
-    expect(oneTripPlan([done("x")], know([state("y", "Completed")]))).toEqual({ finishes: [] });
-    expect(oneTripPlan([done("x"), done("y")], know([]))).toEqual({ finishes: [] });
-    // The last task: every other task must be known, Completed or Skipped; the final context is computed.
-    expect(oneTripPlan([done("m")], know([state("x", "Completed")]))).toBeUndefined();
-    expect(oneTripPlan([done("m")], know([state("x", "Completed"), state("y", "Failed")]))).toBeUndefined();
-    const plan = oneTripPlan([done("m", { set: { out: 1 }, removed: ["a"] })], know([state("x", "Completed"), state("y", "Skipped")], { a: 0, b: 2 }));
-    expect(plan).toEqual({ finishes: [{ executionId: "e1", finalContext: { b: 2, out: 1 } }] });
-  });
+// Which batches may go in one round trip: a decision on what the runner knows, the same on both backends.
+it("a batch goes in one round trip only when nothing it could cause needs reading back first", async () => {
+  const claim = (taskId: string, executionId = "e1"): ClaimedTask => ({ executionId, taskId, workflowName: wf.name, attempt: 1, maxAttempts: 1, recoveries: 0 });
+  const done = (taskId: string, output: JsonObject = { set: { [taskId]: true }, removed: [] }): Outcome => ({ workflow: wf, claim: claim(taskId), write: { kind: "completed", output } });
+  const state = (taskId: string, status: DependencyState["status"]): DependencyState => ({ taskId, status, output: status === "Completed" ? { set: {}, removed: [] } : undefined });
+  const know = (states: DependencyState[], input: JsonObject = {}) => (_id: string, taskIds: readonly string[]) => {
+    const byId = new Map(states.map((d) => [d.taskId, d]));
+    return taskIds.every((t) => byId.has(t)) ? { input, dependencies: new Map(taskIds.map((t) => [t, byId.get(t)!])) } : undefined;
+  };
+  // A failure (its summary needs error texts; retries need timers) never goes in one trip.
+  expect(oneTripPlan([{ workflow: wf, claim: claim("x"), write: { kind: "failed", error: "boom" } }], know([]))).toBeUndefined();
+  // x's dependent m also waits for y: unknown (it may have failed elsewhere, and then m is skipped).
+  expect(oneTripPlan([done("x")], know([]))).toBeUndefined();
+  expect(oneTripPlan([done("x")], know([state("y", "Failed")]))).toBeUndefined();
+  expect(oneTripPlan([done("x")], know([state("y", "Completed")]))).toEqual({ finishes: [] });
+  expect(oneTripPlan([done("x"), done("y")], know([]))).toEqual({ finishes: [] });
+  // The last task: every other task must be known, Completed or Skipped; the final context is computed.
+  expect(oneTripPlan([done("m")], know([state("x", "Completed")]))).toBeUndefined();
+  expect(oneTripPlan([done("m")], know([state("x", "Completed"), state("y", "Failed")]))).toBeUndefined();
+  const plan = oneTripPlan([done("m", { set: { out: 1 }, removed: ["a"] })], know([state("x", "Completed"), state("y", "Skipped")], { a: 0, b: 2 }));
+  expect(plan).toEqual({ finishes: [{ executionId: "e1", finalContext: { b: 2, out: 1 } }] });
 });
