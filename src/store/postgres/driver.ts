@@ -71,8 +71,8 @@ function sslFor(target: PostgresTarget, mode: string | undefined): pg.ClientConf
  *   scanned.
  *
  * `plan_cache_mode = force_generic_plan` was here too (no re-planning on a statement's first five
- * executions); it is withdrawn while the worker-kill scale test fails more often with it (see
- * docs/benchmarks.md, session 5).
+ * executions); it is off until re-tested: the worker-kill scale test failed more often with it, apparently
+ * through live workers missing heartbeats under load (see docs/benchmarks.md, session 5).
  */
 const ENGINE_SETTINGS: ReadonlyArray<readonly [name: string, value: string]> = [["enable_seqscan", "off"]];
 
