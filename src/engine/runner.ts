@@ -434,14 +434,8 @@ export class DefaultRunner {
       // when this runner knows enough Ready tasks (it made them Ready), else from the Ready index. The claim
       // travels with the write set and the COMMIT, and is read once the batch has committed (the driver
       // settles every statement before COMMIT, and a failed one fails the batch).
-      let claim: QueuedClaim | undefined;
-      const want = this.#wantWork && !this.#stopping ? slots.takeAll() : 0;
-      if (want > 0) {
-        const { rows, byKey } = this.#claimReady(tx, want, now);
-        rows.catch(() => undefined); // its failure fails the transaction, which reports it
-        claim = { rows, want, seq: this.#wakeSeq, byKey: byKey.length > 0 };
-        slots.used += want;
-      }
+      const { claim, want } = this.#claimInBatch(tx, slots, now);
+      slots.used += want;
       return all.map((effects, i) => ({ effects, release: i === 0 ? slots.unused : 0, claim: i === 0 ? claim : undefined }));
     },
   };
@@ -465,13 +459,7 @@ export class DefaultRunner {
     // lost to a takeover) or a task that did not become ready only makes a runner look again.
     if (advances.some((a) => !a.local)) ws.notifications.add(`r:${this.runnerId}`);
     for (const payload of finishedPayloads(this.runnerId, plan.finishes.map((f) => f.executionId))) ws.notifications.add(payload);
-    let claim: QueuedClaim | undefined;
-    const want = this.#wantWork && !this.#stopping ? slots.takeAll() : 0;
-    if (want > 0) {
-      const { rows, byKey } = this.#claimReady(tx, want, now);
-      rows.catch(() => undefined); // its failure fails the transaction, which reports it
-      claim = { rows, want, seq: this.#wakeSeq, byKey: byKey.length > 0 };
-    }
+    const { claim, want } = this.#claimInBatch(tx, slots, now);
     const settled = effects.then((all) => {
       // The slots offered to successors that did not become ready go back with the batch's other unused ones.
       slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0) + want;
@@ -484,6 +472,15 @@ export class DefaultRunner {
       one.catch(() => undefined);
       return one as unknown as RecordedOutcome;
     });
+  }
+
+  /** Claims Ready work in an outcome batch's transaction with every slot the batch has left (see #outcomeKind). */
+  #claimInBatch(tx: Queryable, slots: BatchSlots, now: number): { claim: QueuedClaim | undefined; want: number } {
+    const want = this.#wantWork && !this.#stopping ? slots.takeAll() : 0;
+    if (want <= 0) return { claim: undefined, want: 0 };
+    const { rows, byKey } = this.#claimReady(tx, want, now);
+    rows.catch(() => undefined); // its failure fails the transaction, which reports it
+    return { claim: { rows, want, seq: this.#wakeSeq, byKey: byKey.length > 0 }, want };
   }
 
   /** Group commit for outcomes and new executions (see write-batcher.ts). */
