@@ -11,6 +11,7 @@
 import {
   taskKey,
   type Advance,
+  type Advanced,
   type ExecutionRows,
   type NewEvent,
   type OutcomeResults,
@@ -122,7 +123,7 @@ export async function recordOutcomes(
   const work = new Map<string, ExecutionWork>();
   for (const outcome of outcomes) {
     const { claim, write } = outcome;
-    const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, madeReady: [], skipped: [], finished: undefined, result: undefined, events: [] };
+    const effects = noEffects();
     results.push(effects);
     if (!written.has(taskKey(claim.executionId, claim.taskId))) {
       effects.lost = true;
@@ -157,11 +158,7 @@ export async function recordOutcomes(
         skippedNow.push({ executionId: r.executionId, workflow: w.workflow, taskId: r.taskId, attempt: r.attempt, status: "Skipped" });
       } else if (r.status === "Running" || r.status === "Ready") {
         effects.events.push({ executionId: r.executionId, taskId: r.taskId, type: "task_ready" });
-        if (r.claim) effects.localClaims.push(r.claim);
-        else {
-          effects.readyCount++;
-          effects.madeReady.push({ executionId: r.executionId, taskId: r.taskId });
-        }
+        madeReady(effects, r);
       }
     }
     changed = skippedNow.length ? await store.advanceDependents(tx, advancesOf(skippedNow, reserveSlot), runnerId, now) : [];
@@ -287,19 +284,15 @@ function oneTripEffects(outcomes: readonly Outcome[], r: OutcomeResults, now: nu
   const results: MutableEffects[] = [];
   const owner = new Map<string, MutableEffects>();
   for (const { claim } of outcomes) {
-    const effects: MutableEffects = { lost: false, localClaims: [], readyCount: 0, madeReady: [], skipped: [], finished: undefined, result: undefined, events: [] };
+    const effects = noEffects();
     results.push(effects);
     if (!r.written.has(taskKey(claim.executionId, claim.taskId))) effects.lost = true;
     else owner.set(claim.executionId, effects);
   }
   for (const a of r.advanced) {
     const effects = owner.get(a.executionId)!;
-    // oneTripPlan admitted no batch whose dependents can be skipped, so only these two statuses come back.
-    if (a.claim) effects.localClaims.push(a.claim);
-    else if (a.status === "Ready") {
-      effects.readyCount++;
-      effects.madeReady.push({ executionId: a.executionId, taskId: a.taskId });
-    }
+    // oneTripPlan admitted no batch whose dependents can be skipped: each came back Running or Ready.
+    madeReady(effects, a);
   }
   for (const [executionId, effects] of owner) {
     if (!r.counts.get(executionId)?.ended) continue;
@@ -308,6 +301,20 @@ function oneTripEffects(outcomes: readonly Outcome[], r: OutcomeResults, now: nu
     effects.result = { execution: { ...rows.execution, completedAt: rows.execution.completedAt ?? now }, tasks: rows.tasks };
   }
   return results;
+}
+
+/** Effects of an outcome before anything is known of it. */
+function noEffects(): MutableEffects {
+  return { lost: false, localClaims: [], readyCount: 0, madeReady: [], skipped: [], finished: undefined, result: undefined, events: [] };
+}
+
+/** A dependent became ready: claimed here at once (it comes with its claim), or left Ready for any runner. */
+function madeReady(effects: MutableEffects, r: Advanced): void {
+  if (r.claim) effects.localClaims.push(r.claim);
+  else {
+    effects.readyCount++;
+    effects.madeReady.push({ executionId: r.executionId, taskId: r.taskId });
+  }
 }
 
 /** One edge per dependent of each ended task; each dependent is offered a slot (see BatchSlots). */
