@@ -1006,11 +1006,15 @@ export class SqlStore {
    * with their task rows and events, in one transaction; returns how many executions.
    */
   async cleanupExecutions(before: number): Promise<number> {
-    const finished = `SELECT id FROM ${this.p}cloaca_executions WHERE status IN ('Completed','Failed','Cancelled') AND completed_at < ?`;
+    // An execution that ended before the cutoff started before it: the bound on created_at walks its index
+    // (PostgreSQL has no index on status, see migration 2). With clocks that disagree between hosts, one
+    // that ended just before the cutoff may be left for the next cleanup.
+    const finished =
+      `SELECT id FROM ${this.p}cloaca_executions WHERE created_at < ? AND status IN ('Completed','Failed','Cancelled') AND completed_at < ?`;
     return this.driver.transaction(async (tx) => {
-      await tx.run(`DELETE FROM ${this.p}cloaca_events WHERE execution_id IN (${finished})`, [before]);
-      await tx.run(`DELETE FROM ${this.p}cloaca_tasks WHERE execution_id IN (${finished})`, [before]);
-      return tx.run(`DELETE FROM ${this.p}cloaca_executions WHERE id IN (${finished})`, [before]);
+      await tx.run(`DELETE FROM ${this.p}cloaca_events WHERE execution_id IN (${finished})`, [before, before]);
+      await tx.run(`DELETE FROM ${this.p}cloaca_tasks WHERE execution_id IN (${finished})`, [before, before]);
+      return tx.run(`DELETE FROM ${this.p}cloaca_executions WHERE id IN (${finished})`, [before, before]);
     });
   }
 
