@@ -4,7 +4,8 @@
  * waited for run before COMMIT inside the same transaction, and a failed statement fails its whole
  * transaction — even when the caller swallowed the error — so nothing half-done is ever committed.
  */
-import { afterEach, expect, it } from "vitest";
+import net from "node:net";
+import { afterEach, expect, it, vi } from "vitest";
 import { parseDatabaseUrl, quoteIdent } from "../../src/database-url.js";
 import { openStore, type OpenedStore } from "../../src/store/open-store.js";
 import type { Driver } from "../../src/store/store.js";
@@ -117,4 +118,33 @@ forEachBackend((backend) => {
     await expect(failing).rejects.toThrow();
     expect(await rows(driver, t)).toEqual([[1, "not awaited"]]);
   });
+
+  if (backend.name === "postgres") {
+    it("a transaction whose statements are all sent before any answer leaves in one socket write; one that waits first is not held back", async () => {
+      const { driver, t } = await withTable(backend);
+      await driver.run(`SELECT 1`); // the pool's connection is open and idle
+      const writes = vi.spyOn(net.Socket.prototype, "_writev");
+      const write = vi.spyOn(net.Socket.prototype, "_write");
+      try {
+        const sent = await driver.transaction(async (tx) => {
+          tx.runAtCommit(`INSERT INTO ${t} (id, v) VALUES (3, 'c')`);
+          return [tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'a')`), tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'b')`)];
+        });
+        expect(await Promise.all(sent)).toEqual([1, 1]);
+        // BEGIN, two statements, the runAtCommit write and COMMIT: one write.
+        expect(writes.mock.calls.length + write.mock.calls.length).toBe(1);
+        // A transaction that reads before it writes gets its answer (the socket is uncorked), then commits.
+        const read = await driver.transaction(async (tx) => {
+          const [r] = await tx.query<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t}`);
+          await tx.run(`INSERT INTO ${t} (id, v) VALUES (4, 'd')`);
+          return Number(r!.n);
+        });
+        expect(read).toBe(3);
+      } finally {
+        writes.mockRestore();
+        write.mockRestore();
+      }
+      expect(await rows(driver, t)).toEqual([[1, "a"], [2, "b"], [3, "c"], [4, "d"]]);
+    });
+  }
 });

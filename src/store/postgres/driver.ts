@@ -219,11 +219,28 @@ export class PostgresDriver implements Driver {
           atCommit.push([sql, params]);
         },
       };
+      // The socket is corked until COMMIT is sent, so a transaction whose statements are all known before
+      // any answer (an outcome batch in one round trip) leaves in one write: one system call, one packet for
+      // the server to read. A transaction that waits for an answer first is uncorked at the end of the
+      // event loop's turn: what it sent by then goes out together, and it never waits on a corked socket.
+      const socket = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+      let corked = false;
+      const uncork = () => {
+        if (!corked) return;
+        corked = false;
+        socket?.uncork?.();
+      };
+      if (socket?.cork && socket.uncork) {
+        socket.cork();
+        corked = true;
+        setImmediate(uncork);
+      }
       try {
         control("BEGIN");
         const result = await fn(tx);
         for (const [sql, params] of atCommit) send(sql, params);
         const commit = control("COMMIT");
+        uncork();
         open = false;
         const settled = await Promise.allSettled(sent);
         const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
@@ -234,6 +251,7 @@ export class PostgresDriver implements Driver {
         return result;
       } catch (err) {
         open = false;
+        uncork();
         await Promise.allSettled(sent);
         await client.query("ROLLBACK").catch(() => undefined);
         client.release();
