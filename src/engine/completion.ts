@@ -206,11 +206,15 @@ export interface OneTripPlan {
 
 /**
  * Whether a batch's outcomes can be recorded without reading anything back before COMMIT, and with what
- * finishes: every outcome completed (no retry timer, no failure to summarize), no dependent can be
- * skipped (each other dependency of a default-rule dependent is in the batch or `known` as Completed, so
- * no skip cascade follows), and for an execution whose ended tasks include one nothing depends on, every
- * other task is `known` as Completed or Skipped (its final context is computed here). `known` returns the
- * execution input and those tasks' committed states, or undefined when any is not known.
+ * finishes: every outcome completed (no retry timer, no failure to summarize); no other dependency of a
+ * default-rule dependent is `known` to have ended other than Completed (that would skip the dependent, and
+ * a skip cascade needs reading back); and for an execution whose ended tasks include one nothing depends
+ * on, every other task is `known` as Completed or Skipped (its final context is computed here). `known`
+ * returns the execution input and those tasks' committed states, or undefined when any is not known.
+ *
+ * A dependency not known here (still running, queued, or ended on another runner) is taken as pending. If
+ * it had in fact ended Failed or Skipped, the statement finds the dependent to skip and refuses the batch
+ * (`ONE_TRIP_REFUSED`, see SqlStore.writeOutcomesFinishing): the caller then records it on two trips.
  */
 export function oneTripPlan(
   outcomes: readonly Outcome[],
@@ -237,8 +241,9 @@ export function oneTripPlan(
       for (const d of dependents) {
         const task = workflow.task(d);
         if (task?.triggerRule !== undefined) continue; // a custom rule is evaluated by the claimer: never skipped here
-        const waiting = (task?.dependencies ?? []).filter((id) => !outputs.has(id));
-        if (waiting.length && !settled(waiting, (st) => st === "Completed")) return undefined;
+        const ended = (id: string) => known(executionId, [id])?.dependencies.get(id)?.status;
+        const skips = (task?.dependencies ?? []).some((id) => !outputs.has(id) && (ended(id) ?? "Completed") !== "Completed");
+        if (skips) return undefined;
       }
     }
     if (!sink) continue;

@@ -14,7 +14,7 @@ import {
   RunnerStateError,
   WorkflowNotFoundError,
 } from "../errors.js";
-import { taskKey, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
+import { isOneTripRefused, taskKey, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
 import type { ClaimedTask, Queryable, TaskInputs, TaskKey } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
@@ -210,6 +210,8 @@ export class DefaultRunner {
   readonly #running = new Map<string, Running>();
   /** Claims held from the moment they are claimed until their outcome is recorded. */
   readonly #inflight = new Set<string>();
+  /** Claims whose outcome's one-round-trip statement was refused: their outcome is written on two trips. */
+  readonly #twoTrip = new WeakSet<ClaimedTask>();
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
   readonly #inputs = new InputCache();
@@ -413,12 +415,17 @@ export class DefaultRunner {
    * transaction — to Ready tasks claimed from the queue: the next work is in hand when the batch commits.
    */
   readonly #outcomeKind: BatchKind<OutcomeWrite, RecordedOutcome> = {
+    // A batch refused in one round trip (see oneTripPlan) is written again at once, on two.
+    retryWhole: (err) => isOneTripRefused(err),
     run: async (tx, ws, outcomes) => {
       const store = this.#store;
       const now = Date.now();
       // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
       const slots = new BatchSlots(outcomes.length, outcomes[0]!.hold, this.#slots, () => this.#stopping);
-      const plan = store.capabilities.writableCtes ? oneTripPlan(outcomes, (id, taskIds) => this.#inputs.inputsFor(id, taskIds)) : undefined;
+      const plan =
+        store.capabilities.writableCtes && !outcomes.some((o) => this.#twoTrip.has(o.claim))
+          ? oneTripPlan(outcomes, (id, taskIds) => this.#inputs.inputsFor(id, taskIds))
+          : undefined;
       if (plan) return this.#recordAtOnce(tx, ws, outcomes, slots, plan, now);
       const all = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take());
       slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0);
@@ -460,6 +467,10 @@ export class DefaultRunner {
     if (advances.some((a) => !a.local)) ws.notifications.add(`r:${this.runnerId}`);
     for (const payload of finishedPayloads(this.runnerId, plan.finishes.map((f) => f.executionId))) ws.notifications.add(payload);
     const { claim, want } = this.#claimInBatch(tx, slots, now);
+    // A refused statement (see oneTripPlan) fails the batch, which is written again (retryWhole): on two trips.
+    effects.catch((err) => {
+      if (isOneTripRefused(err)) for (const o of outcomes) this.#twoTrip.add(o.claim);
+    });
     const settled = effects.then((all) => {
       // The slots offered to successors that did not become ready go back with the batch's other unused ones.
       slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0) + want;

@@ -7,9 +7,10 @@
  * set-based: a fixed number of statements per batch, not per write.
  *
  * Every write must be restartable: its kind may run it again after a rolled-back attempt (a deadlock
- * retry, or the fallback below), and `reset` undoes in-memory effects of the previous attempt. If a
+ * retry, or the fallbacks below), and `reset` undoes in-memory effects of the previous attempt. If a
  * combined transaction fails, each write is retried in a transaction of its own, so one bad write cannot
- * fail its neighbours.
+ * fail its neighbours; first, if a kind answered the failure (`retryWhole`), the batch is written again
+ * whole, once.
  *
  * One transaction at a time: with set-based writes a batch costs the same few statements whatever its
  * size, so the fewest, largest batches are the cheapest (in profiling runs one lane beat two and four
@@ -27,6 +28,11 @@ export interface BatchKind<I, T> {
    * to `ws`, written at the end of the transaction.
    */
   run(tx: Queryable, ws: WriteSet, inputs: readonly I[]): Promise<T[]>;
+  /**
+   * True when `err`, which failed a batch, is one this kind has answered (its next `run` of the same
+   * writes takes another way): the batch is then written again whole once, instead of write by write.
+   */
+  retryWhole?(err: unknown): boolean;
 }
 
 /** One write to batch. */
@@ -101,6 +107,14 @@ export class WriteBatcher {
     });
   }
 
+  /** Commits `batch` and resolves its writes; rejects (resolving none) when the transaction fails. */
+  async #write(batch: readonly Queued[]): Promise<void> {
+    const results = await this.#commit(batch);
+    this.stats.transactions++;
+    this.stats.operations += batch.length;
+    batch.forEach((item, i) => item.resolve(results[i]));
+  }
+
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
@@ -110,27 +124,33 @@ export class WriteBatcher {
         // for the current turn of the event loop to end.
         await new Promise<void>((resolve) => setImmediate(resolve));
         const batch = this.#queue.splice(0, this.maxBatch);
+        let err: unknown;
         try {
-          const results = await this.#commit(batch);
-          this.stats.transactions++;
-          this.stats.operations += batch.length;
-          batch.forEach((item, i) => item.resolve(results[i]));
-        } catch (err) {
-          if (batch.length === 1) {
-            batch[0]!.write.reset();
-            batch[0]!.reject(err);
+          await this.#write(batch);
+          continue;
+        } catch (first) {
+          err = first;
+        }
+        // A kind that answered the failure writes the batch again whole, once.
+        if (batch.some((item) => item.write.kind.retryWhole?.(err))) {
+          try {
+            await this.#write(batch);
             continue;
+          } catch (again) {
+            err = again;
           }
-          for (const item of batch) {
-            try {
-              const [result] = await this.#commit([item]);
-              this.stats.transactions++;
-              this.stats.operations++;
-              item.resolve(result);
-            } catch (e) {
-              item.write.reset();
-              item.reject(e);
-            }
+        }
+        if (batch.length === 1) {
+          batch[0]!.write.reset();
+          batch[0]!.reject(err);
+          continue;
+        }
+        for (const item of batch) {
+          try {
+            await this.#write([item]);
+          } catch (e) {
+            item.write.reset();
+            item.reject(e);
           }
         }
       }

@@ -112,6 +112,18 @@ export interface RunnerLease {
   readonly ageMs: number;
 }
 
+/**
+ * In the error of a one-round-trip outcome statement that found a dependent it would skip (see
+ * `writeOutcomesFinishing`): the batch must be recorded on the two-trip path.
+ */
+export const ONE_TRIP_REFUSED = "cloaca_one_trip_refused";
+
+/** Whether `err` (or its cause) is a refusal of a one-round-trip outcome statement. */
+export function isOneTripRefused(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) if (e.message.includes(ONE_TRIP_REFUSED)) return true;
+  return false;
+}
+
 const TERMINAL_TASK = "('Completed','Failed','Skipped')";
 
 /** The status each kind of outcome writes. */
@@ -373,7 +385,7 @@ export class SqlStore {
     // whose source row fin wrote, so a lost claim advances nothing; the `finishing` executions are read with
     // their tasks, fin's rows standing in for the versions the statement cannot see. The parts vary the
     // count's update (`adjust`, its FROM, what it returns) and add CTEs.
-    const outcomeStatement = (o: { before?: string; adjust: string; adjustFrom: string; adjusted: string; events: string; finishing: string }) => {
+    const outcomeStatement = (o: { before?: string; adjust: string; adjustFrom: string; adjusted: string; events: string; finishing: string; guard?: string }) => {
       if (!d.capabilities.writableCtes) return "";
       const adv = advanceText((on) => `JOIN fin s ON ${on}`);
       return (
@@ -390,7 +402,7 @@ export class SqlStore {
         `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id WHERE ${o.finishing}) ` +
         `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
         `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status${o.adjusted ? ", ended" : ""})) FROM adj) AS adj, ` +
-        `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap`
+        `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap${o.guard ?? ""}`
       );
     };
     return {
@@ -473,6 +485,12 @@ export class SqlStore {
             `UNION ALL SELECT 3, 0, x.id, NULL, 'execution_completed', NULL FROM adj x WHERE x.ended` +
             `) e ORDER BY k, ord, eid, tid), `,
           finishing: "x.ended",
+          // The runner admits a batch whose dependents wait on tasks it is still running itself (see
+          // oneTripPlan): if one of those had in fact ended Failed or Skipped elsewhere (its claim was taken
+          // over), a dependent is skipped here, which this statement does not cascade. The statement then
+          // fails with ONE_TRIP_REFUSED (a text cast to int, which fails only for such a row) and the
+          // runner records the batch again on the two-trip path.
+          guard: `, (SELECT MAX(CAST('${ONE_TRIP_REFUSED} ' || r.status AS int)) FROM adv r WHERE r.status = 'Skipped') AS refused`,
         });
       })(),
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
@@ -803,6 +821,8 @@ export class SqlStore {
    * with no unfinished task for which `finishes` holds the final context (then `Completed`: the caller sends
    * one only when it knows every other task of the execution Completed or Skipped). The claim and `COMMIT`
    * can then go out at once, without waiting for the answer. `counts` marks the executions finished here.
+   * A batch that would skip a dependent fails with {@link ONE_TRIP_REFUSED} and writes nothing (its
+   * transaction is aborted).
    */
   writeOutcomesFinishing(
     tx: Queryable,

@@ -5,6 +5,9 @@
  */
 import { expect, it } from "vitest";
 import { WorkflowBuilder, type ExecutionSnapshot } from "../../src/index.js";
+import { parseDatabaseUrl } from "../../src/database-url.js";
+import { WriteBatcher, type BatchKind } from "../../src/engine/write-batcher.js";
+import { openStore } from "../../src/store/open-store.js";
 import { forEachBackend } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 
@@ -17,6 +20,41 @@ function plain(s: ExecutionSnapshot) {
 }
 
 forEachBackend((backend) => {
+  it("a batch whose failure its kind answered (retryWhole) is written again whole, once, not write by write", async () => {
+    const db = await freshDatabase(backend);
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize: 2, logger: silent });
+    try {
+      await opened.store.migrate();
+      const driver = opened.store.driver;
+      const t = `${opened.store.dialect.prefix}batch_probe`;
+      await driver.run(`CREATE TABLE ${t} (v INTEGER NOT NULL)`);
+      const runs: number[][] = [];
+      let answered = false;
+      const kind: BatchKind<number, number> = {
+        retryWhole: (err) => answered && /null/i.test(String((err as Error).message)),
+        run: async (tx, _ws, inputs) => {
+          runs.push([...inputs]);
+          if (!answered) {
+            answered = true;
+            // Fails in the database; the kind knows why and will take another way next time.
+            await tx.run(`INSERT INTO ${t} (v) VALUES (NULL)`);
+          }
+          for (const v of inputs) await tx.run(`INSERT INTO ${t} (v) VALUES (?)`, [v]);
+          return inputs.map((v) => v * 10);
+        },
+      };
+      const batcher = new WriteBatcher(driver, async () => []);
+      const results = await Promise.all([1, 2, 3].map((input) => batcher.submit({ kind, input, reset() {} })));
+      expect(results).toEqual([10, 20, 30]);
+      expect(runs).toEqual([[1, 2, 3], [1, 2, 3]]);
+      expect(batcher.stats).toEqual({ transactions: 1, operations: 3 });
+      expect((await driver.query<{ v: number }>(`SELECT v FROM ${t} ORDER BY v`)).map((r) => Number(r.v))).toEqual([1, 2, 3]);
+    } finally {
+      await opened.close();
+    }
+  });
+
   it("the result a waiter gets from the finishing transaction equals what getExecution reads back", async () => {
     const name = unique("result");
     const wf = new WorkflowBuilder(name)

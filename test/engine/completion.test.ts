@@ -12,11 +12,11 @@ import { parseDatabaseUrl } from "../../src/database-url.js";
 import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type Outcome } from "../../src/engine/completion.js";
 import { finalContext, toDelta } from "../../src/engine/context-flow.js";
 import { openStore, type OpenedStore } from "../../src/store/open-store.js";
-import { WriteSet, type SqlStore } from "../../src/store/sql-store.js";
+import { isOneTripRefused, WriteSet, type SqlStore } from "../../src/store/sql-store.js";
 import type { ClaimedTask, DependencyState, TaskInputs } from "../../src/store/store.js";
 import type { JsonObject } from "../../src/types.js";
 import { forEachBackend, pgQuery, type TestBackend } from "../support/backends.js";
-import { freshDatabase } from "../support/runner.js";
+import { freshDatabase, openRunner } from "../support/runner.js";
 import { until } from "../support/wait.js";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -78,6 +78,53 @@ async function taskRow(store: SqlStore, executionId: string, taskId: string) {
 }
 
 forEachBackend((backend) => {
+  it("a runner that records a task while it believes a sibling its own skips their dependent when that sibling was taken over and failed elsewhere", async () => {
+    const gate = () => {
+      let open!: () => void;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      return { open, opened };
+    };
+    const gates = { x: gate(), y: gate() };
+    const started = new Set<string>();
+    const allStarted = gate();
+    const body = (id: "x" | "y") => async () => {
+      started.add(id);
+      if (started.size === 2) allStarted.open();
+      await gates[id].opened;
+    };
+    const flow = new WorkflowBuilder(`taken-over-${process.pid}-${randomUUID().slice(0, 8)}`)
+      .task("x", body("x"))
+      .task("y", body("y"))
+      .task("m", { dependencies: ["x", "y"] }, () => undefined)
+      .build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [flow], maxConcurrentTasks: 4 });
+    const errors: unknown[] = [];
+    runner.on("runnerError", (e) => errors.push(e.error));
+    const execution = await runner.start(flow.name);
+    await allStarted.opened;
+
+    // Another runner takes y over (as if this one were dead) and records its failure.
+    const store = runner.storeForTests;
+    const y1 = (await store.claimedBy(runner.runnerId)).find((c) => c.taskId === "y")!;
+    expect(await store.driver.transaction((tx) => store.requeue(tx, y1, runner.runnerId, Date.now()))).toBe(true);
+    const [y2] = await store.claim(store.driver, "R2", 1, [flow.name], Date.now());
+    await store.driver.transaction((tx) =>
+      recordOutcomes(store, tx, new WriteSet(), "R2", Date.now(), [{ workflow: flow, claim: y2!, write: { kind: "failed", error: "boom elsewhere" } }], () => false),
+    );
+
+    // x ends here while this runner still runs y (on PostgreSQL: a one-round-trip batch the database refuses).
+    gates.x.open();
+    const result = await execution.wait({ timeoutMs: 10_000 });
+    expect(result.status).toBe("Failed");
+    const byId = Object.fromEntries(result.taskResults.map((t) => [t.taskId, t]));
+    expect([byId.x!.status, byId.y!.status, byId.m!.status, byId.m!.skipReason]).toEqual(["Completed", "Failed", "Skipped", "upstream failed"]);
+    expect(await taskRow(store, execution.id, "y")).toEqual({ status: "Failed", deps: 0, attempt: 2 });
+    // y's late outcome here is a lost claim: the runner drains it at shutdown, and it changed nothing.
+    gates.y.open();
+    await runner.shutdown({ timeoutMs: 5_000 });
+    expect(errors).toEqual([]);
+  });
+
   it("an outcome whose claim was lost advances nothing, while the batch's other outcomes do", async () => {
     const { store, executionId } = await setup(backend);
     const first = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
@@ -265,6 +312,41 @@ forEachBackend((backend) => {
         ["task_completed", "x"],
       ]);
     });
+
+    it("one round trip refuses a batch that would skip a dependent: a sibling the runner believed running failed elsewhere", async () => {
+      const { store, executionId } = await setup(backend);
+      const [x, y1] = await store.claim(store.driver, "R1", 2, [wf.name], Date.now());
+      // R1 still runs y as far as it knows, but y was taken over, and failed on R2: m now waits on x alone,
+      // with a failed dependency.
+      expect(await store.driver.transaction((tx) => store.requeue(tx, y1!, "R1", Date.now()))).toBe(true);
+      const [y2] = await store.claim(store.driver, "R2", 1, [wf.name], Date.now());
+      await store.driver.transaction((tx) =>
+        recordOutcomes(store, tx, new WriteSet(), "R2", Date.now(), [{ workflow: wf, claim: y2!, write: { kind: "failed", error: "boom" } }], () => false),
+      );
+      expect(await taskRow(store, executionId, "m")).toEqual({ status: "NotStarted", deps: 1, attempt: 0 });
+
+      // R1 plans x in one trip, knowing nothing of y (its own running task, it believes); the statement
+      // finds m to skip.
+      const outcomes = [completed(x!)];
+      const plan = oneTripPlan(outcomes, knowing({}, []));
+      expect(plan).toEqual({ finishes: [] });
+      const refused = await store.driver
+        .transaction((tx) => recordOutcomesAtOnce(store, tx, "R1", Date.now(), outcomes, () => false, plan!).effects)
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      expect(isOneTripRefused(refused)).toBe(true);
+      // Nothing was written: x is still R1's, m untouched, no event.
+      expect(await taskRow(store, executionId, "x")).toEqual({ status: "Running", deps: 0, attempt: 1 });
+      expect(await taskRow(store, executionId, "m")).toEqual({ status: "NotStarted", deps: 1, attempt: 0 });
+      expect((await events(store, executionId)).filter(([, taskId]) => taskId === "x")).toEqual([]);
+
+      // On two trips the same outcome skips m and fails the execution.
+      const [effects] = await record(store, "R1", [x!]);
+      expect([effects!.lost, effects!.finished]).toEqual([false, "Failed"]);
+      expect(await taskRow(store, executionId, "m")).toEqual({ status: "Skipped", deps: 0, attempt: 0 });
+    });
   }
 });
 
@@ -279,9 +361,11 @@ it("a batch goes in one round trip only when nothing it could cause needs readin
   };
   // A failure (its summary needs error texts; retries need timers) never goes in one trip.
   expect(oneTripPlan([{ workflow: wf, claim: claim("x"), write: { kind: "failed", error: "boom" } }], know([]))).toBeUndefined();
-  // x's dependent m also waits for y: unknown (it may have failed elsewhere, and then m is skipped).
-  expect(oneTripPlan([done("x")], know([]))).toBeUndefined();
+  // x's dependent m also waits for y: known Failed or Skipped, m is skipped (a cascade: two trips). Not
+  // known, y is taken as pending (had it failed elsewhere, the statement would refuse the batch).
   expect(oneTripPlan([done("x")], know([state("y", "Failed")]))).toBeUndefined();
+  expect(oneTripPlan([done("x")], know([state("y", "Skipped")]))).toBeUndefined();
+  expect(oneTripPlan([done("x")], know([]))).toEqual({ finishes: [] });
   expect(oneTripPlan([done("x")], know([state("y", "Completed")]))).toEqual({ finishes: [] });
   expect(oneTripPlan([done("x"), done("y")], know([]))).toEqual({ finishes: [] });
   // The last task: every other task must be known, Completed or Skipped; the final context is computed.
