@@ -383,19 +383,25 @@ forEachBackend((backend) => {
       expect(path!.search_path).toBe(schema);
     });
 
-    it("pooled connections plan without sequential scans, unless options= sets enable_seqscan", async () => {
+    it("pooled connections plan without sequential scans and with generic plans, unless options= sets the setting", async () => {
       const db = await freshDatabase(backend);
-      const settings = "SELECT current_setting('enable_seqscan') AS seqscan, pg_sleep(0.05)";
+      const settings = "SELECT current_setting('enable_seqscan') AS seqscan, current_setting('plan_cache_mode') AS plans, pg_sleep(0.05)";
+      type Seen = { seqscan: string; plans: string };
       const runner = await connect(db.url, {}, db.schema);
       await runsEndToEnd(runner);
       // Several at once, so they run on several pooled connections.
-      const seen = await Promise.all(Array.from({ length: 4 }, () => postgres(runner).query<{ seqscan: string }>(settings)));
-      expect(new Set(seen.map(([r]) => r!.seqscan))).toEqual(new Set(["off"]));
-      // A setting the URL names is the URL's.
-      const scans = await connect(withParams(db, `options=${encodeURIComponent("--enable-seqscan=on")}`), {}, db.schema);
-      await runsEndToEnd(scans);
-      const [theirs] = await postgres(scans).query<{ seqscan: string }>(settings);
-      expect(theirs!.seqscan).toBe("on");
+      const seen = await Promise.all(Array.from({ length: 4 }, () => postgres(runner).query<Seen>(settings)));
+      expect(new Set(seen.map(([r]) => `${r!.seqscan} ${r!.plans}`))).toEqual(new Set(["off force_generic_plan"]));
+      // A setting the URL names is the URL's; the other is still the engine's.
+      const options = encodeURIComponent("--enable-seqscan=on -c plan_cache_mode=auto");
+      const theirs = await connect(withParams(db, `options=${options}`), {}, db.schema);
+      await runsEndToEnd(theirs);
+      const [both] = await postgres(theirs).query<Seen>(settings);
+      expect([both!.seqscan, both!.plans]).toEqual(["on", "auto"]);
+      const partly = await connect(withParams(db, `options=${encodeURIComponent("-c plan_cache_mode=force_custom_plan")}`), {}, db.schema);
+      await runsEndToEnd(partly);
+      const [one] = await postgres(partly).query<Seen>(settings);
+      expect([one!.seqscan, one!.plans]).toEqual(["off", "force_custom_plan"]);
     });
 
     it("sslmode=disable and prefer connect without TLS; require and verify-full fail clearly on this non-TLS server", async () => {
