@@ -485,11 +485,11 @@ export class SqlStore {
             `UNION ALL SELECT 3, 0, x.id, NULL, 'execution_completed', NULL FROM adj x WHERE x.ended` +
             `) e ORDER BY k, ord, eid, tid), `,
           finishing: "x.ended",
-          // The runner admits a batch whose dependents wait on tasks it is still running itself (see
-          // oneTripPlan): if one of those had in fact ended Failed or Skipped elsewhere (its claim was taken
-          // over), a dependent is skipped here, which this statement does not cascade. The statement then
-          // fails with ONE_TRIP_REFUSED (a text cast to int, which fails only for such a row) and the
-          // runner records the batch again on the two-trip path.
+          // The runner admits a batch whose dependents wait on tasks it knows nothing of (see oneTripPlan):
+          // if one of those had in fact ended Failed or Skipped (on another runner, or after a takeover), a
+          // dependent is skipped here, which this statement does not cascade. The statement then fails with
+          // ONE_TRIP_REFUSED (a text cast to int, which fails only for such a row) and the runner records
+          // the batch again on the two-trip path.
           guard: `, (SELECT MAX(CAST('${ONE_TRIP_REFUSED} ' || r.status AS int)) FROM adv r WHERE r.status = 'Skipped') AS refused`,
         });
       })(),
