@@ -25,6 +25,12 @@ export class ReadyHints {
     }
   }
 
+  /** Drops the hints for tasks claimed some other way (by the Ready index): a claim by key would miss them. */
+  forget(keys: Iterable<TaskKey>): void {
+    if (!this.#keys.size) return;
+    for (const k of keys) this.#keys.delete(taskKey(k.executionId, k.taskId));
+  }
+
   /** Removes and returns the `n` oldest hints. */
   take(n: number): TaskKey[] {
     const out: TaskKey[] = [];

@@ -929,6 +929,7 @@ export class DefaultRunner {
   /** Starts claimed tasks (their slots are already reserved), reading their inputs only when not known here. */
   #startClaims(claims: readonly ClaimedTask[]): void {
     if (!claims.length) return;
+    this.#hints.forget(claims);
     const unknown: ClaimedTask[] = [];
     for (const c of claims) {
       this.#inflight.add(taskKey(c.executionId, c.taskId));
