@@ -321,7 +321,7 @@ export class SqlStore {
       `attempt = CASE WHEN v.st = 'Skipped' THEN t.attempt - 1 ELSE t.attempt END, claimed_by = NULL ` +
       `FROM ${d.keyedRows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int", ord: "int" })} ` +
       `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
-      `AND (t.claimed_by || '') = ? AND t.attempt = v.att`;
+      `AND COALESCE(t.claimed_by, '') = ? AND t.attempt = v.att`;
     // The task columns of a snapshot; `f`, when given, holds rows this statement wrote (newer than `t`).
     const taskColumns = (f?: string) => {
       const col = (c: string, as = c) => (f ? `CASE WHEN ${f}.task_id IS NULL THEN t.${c} ELSE ${f}.${c} END AS ${as}` : `t.${c} AS ${as}`);
@@ -442,8 +442,10 @@ export class SqlStore {
         `WHERE ${d.inList("execution_id")} AND ${d.inList("task_id")} AND status IN ${TERMINAL_TASK}`,
       // Outcomes of claimed attempts, guarded by owner and attempt. Retries keep completed_at and become
       // Ready at their due time; skips by a trigger rule give the attempt back; a Running row has no output
-      // or skip reason yet, so writing NULLs there changes nothing. (`|| ''`: SQLite looks rows up by key, not
-      // through the owner index.)
+      // or skip reason yet, so writing NULLs there changes nothing. (`COALESCE`: the rows are looked up by
+      // key, never through the owner index. `|| ''` kept SQLite off it, but PostgreSQL still inferred
+      // `claimed_by IS NOT NULL` from it and walked the partial owner index, which keeps an entry for every
+      // claim since the last vacuum: 1,417 entries for a batch of 31 late in a `parallel` run.)
       finishTasks: `${finishTasksText} RETURNING execution_id, task_id, status`,
       // A dependent's counters after terminal dependencies, and what follows when the last one ended: Skipped
       // (default rule, a dependency failed or was skipped), claimed here (v.loc, execution Running) or Ready.
