@@ -383,15 +383,16 @@ forEachBackend((backend) => {
       expect(path!.search_path).toBe(schema);
     });
 
-    it("pooled connections plan without sequential scans and with generic plans, unless options= sets the setting", async () => {
+    it("pooled connections plan without sequential scans, with generic plans and without JIT, unless options= sets the setting", async () => {
       const db = await freshDatabase(backend);
-      const settings = "SELECT current_setting('enable_seqscan') AS seqscan, current_setting('plan_cache_mode') AS plans, pg_sleep(0.05)";
-      type Seen = { seqscan: string; plans: string };
+      const settings =
+        "SELECT current_setting('enable_seqscan') AS seqscan, current_setting('plan_cache_mode') AS plans, current_setting('jit') AS jit, pg_sleep(0.05)";
+      type Seen = { seqscan: string; plans: string; jit: string };
       const runner = await connect(db.url, {}, db.schema);
       await runsEndToEnd(runner);
       // Several at once, so they run on several pooled connections.
       const seen = await Promise.all(Array.from({ length: 4 }, () => postgres(runner).query<Seen>(settings)));
-      expect(new Set(seen.map(([r]) => `${r!.seqscan} ${r!.plans}`))).toEqual(new Set(["off force_generic_plan"]));
+      expect(new Set(seen.map(([r]) => `${r!.seqscan} ${r!.plans} ${r!.jit}`))).toEqual(new Set(["off force_generic_plan off"]));
       // A setting the URL names is the URL's; the other is still the engine's.
       const options = encodeURIComponent("--enable-seqscan=on -c plan_cache_mode=auto");
       const theirs = await connect(withParams(db, `options=${options}`), {}, db.schema);
