@@ -530,7 +530,6 @@ export class SqlStore {
         `SELECT seq, execution_id, task_id, event_type, data, runner_id, created_at FROM ${p}cloaca_events ` +
         `WHERE execution_id = ? ORDER BY seq`,
       cleanupEvents: `DELETE FROM ${p}cloaca_events WHERE created_at < ?`,
-      unfinishedExecutions: `SELECT id FROM ${p}cloaca_executions WHERE status IN ('Running','Paused')`,
     };
   }
 
