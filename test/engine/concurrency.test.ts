@@ -1,5 +1,5 @@
 import { expect, it } from "vitest";
-import { WorkflowBuilder } from "../../src/index.js";
+import { WorkflowBuilder, type Context } from "../../src/index.js";
 import { forEachBackend } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 
@@ -74,6 +74,42 @@ forEachBackend((backend) => {
     expect(ran.size).toBe(40);
     expect(byRunner.get(one.runnerId)).toBeGreaterThan(0);
     expect(byRunner.get(two.runnerId)).toBeGreaterThan(0);
+  });
+
+  it("two runners sharing fan-in executions whose branches fail on either: every execution ends right, no error", async () => {
+    const name = unique("fan-in");
+    const fails = (i: number) => i % 3 === 0;
+    const branch = (id: string) => async (ctx: Context) => {
+      await new Promise((r) => setTimeout(r, 1 + (ctx.get<number>("i")! % 4)));
+      if (id === "b2" && fails(ctx.get<number>("i")!)) throw new Error(`b2 fails for ${ctx.get("i")}`);
+      ctx.set(id, 1);
+    };
+    const wf = new WorkflowBuilder(name)
+      .task("root", (ctx) => ctx.set("root", 1))
+      .task("b1", { dependencies: ["root"] }, branch("b1"))
+      .task("b2", { dependencies: ["root"], retry: { maxAttempts: 1 } }, branch("b2"))
+      .task("b3", { dependencies: ["root"] }, branch("b3"))
+      .task("merge", { dependencies: ["b1", "b2", "b3"] }, (ctx) => ctx.set("merged", 1))
+      .build({ register: false });
+    const db = await freshDatabase(backend);
+    const runners = [await openRunner(db, { workflows: [wf], maxConcurrentTasks: 3 }), await openRunner(db, { workflows: [wf], maxConcurrentTasks: 3 })];
+    const errors: unknown[] = [];
+    for (const r of runners) r.on("runnerError", (e) => errors.push(e.error));
+    const byRunner = new Map<string, Set<string>>();
+    for (const r of runners) r.on("taskStarted", (e) => byRunner.set(e.executionId, (byRunner.get(e.executionId) ?? new Set()).add(r.runnerId)));
+    const execs = await Promise.all(Array.from({ length: 30 }, (_, i) => runners[i % 2]!.start(name, { i })));
+    const results = await Promise.all(execs.map((e) => e.wait({ timeoutMs: 30_000 })));
+    results.forEach((r, i) => {
+      const byId = Object.fromEntries(r.taskResults.map((t) => [t.taskId, t]));
+      if (fails(i)) {
+        expect([r.status, byId.b2!.status, byId.merge!.status, byId.merge!.skipReason]).toEqual(["Failed", "Failed", "Skipped", "upstream failed"]);
+      } else {
+        expect([r.status, r.finalContext.get("merged")]).toEqual(["Completed", 1]);
+      }
+    });
+    // The branches of some executions ran on both runners: each recorded its own without knowing the other's.
+    expect([...byRunner.values()].some((set) => set.size === 2)).toBe(true);
+    expect(errors).toEqual([]);
   });
 
   it("a submit-only runner (maxConcurrentTasks 0) starts executions that another runner runs", async () => {
