@@ -234,6 +234,7 @@ export function oneTripPlan(
       const k = known(executionId, others);
       return k && [...k.dependencies.values()].every((d) => ok(d.status)) ? k : undefined;
     };
+    const ended = (id: string) => known(executionId, [id])?.dependencies.get(id)?.status;
     let sink = false;
     for (const taskId of outputs.keys()) {
       const dependents = workflow.dependents(taskId);
@@ -241,7 +242,6 @@ export function oneTripPlan(
       for (const d of dependents) {
         const task = workflow.task(d);
         if (task?.triggerRule !== undefined) continue; // a custom rule is evaluated by the claimer: never skipped here
-        const ended = (id: string) => known(executionId, [id])?.dependencies.get(id)?.status;
         const skips = (task?.dependencies ?? []).some((id) => !outputs.has(id) && (ended(id) ?? "Completed") !== "Completed");
         if (skips) return undefined;
       }

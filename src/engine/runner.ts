@@ -26,7 +26,7 @@ import { evaluateRule } from "../workflow/rules.js";
 import type { Workflow } from "../workflow/workflow.js";
 import { AbortReason, runAttempt } from "./attempt.js";
 import { ancestorsOf, diffContext, taskInput, toDelta, type ContextDelta } from "./context-flow.js";
-import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type Outcome, type OutcomeEffects } from "./completion.js";
+import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type OneTripPlan, type Outcome, type OutcomeEffects } from "./completion.js";
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
 import { Slots } from "./slots.js";
@@ -416,7 +416,11 @@ export class DefaultRunner {
    */
   readonly #outcomeKind: BatchKind<OutcomeWrite, RecordedOutcome> = {
     // A batch refused in one round trip (see oneTripPlan) is written again at once, on two.
-    retryWhole: (err) => isOneTripRefused(err),
+    retryWhole: (err, outcomes) => {
+      if (!isOneTripRefused(err)) return false;
+      for (const o of outcomes) this.#twoTrip.add(o.claim);
+      return true;
+    },
     run: async (tx, ws, outcomes) => {
       const store = this.#store;
       const now = Date.now();
@@ -458,7 +462,7 @@ export class DefaultRunner {
     ws: WriteSet,
     outcomes: readonly OutcomeWrite[],
     slots: BatchSlots,
-    plan: NonNullable<ReturnType<typeof oneTripPlan>>,
+    plan: OneTripPlan,
     now: number,
   ): RecordedOutcome[] {
     const { advances, effects } = recordOutcomesAtOnce(this.#store, tx, this.runnerId, now, outcomes, () => slots.take(), plan);
@@ -467,10 +471,6 @@ export class DefaultRunner {
     if (advances.some((a) => !a.local)) ws.notifications.add(`r:${this.runnerId}`);
     for (const payload of finishedPayloads(this.runnerId, plan.finishes.map((f) => f.executionId))) ws.notifications.add(payload);
     const { claim, want } = this.#claimInBatch(tx, slots, now);
-    // A refused statement (see oneTripPlan) fails the batch, which is written again (retryWhole): on two trips.
-    effects.catch((err) => {
-      if (isOneTripRefused(err)) for (const o of outcomes) this.#twoTrip.add(o.claim);
-    });
     const settled = effects.then((all) => {
       // The slots offered to successors that did not become ready go back with the batch's other unused ones.
       slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0) + want;
@@ -817,7 +817,12 @@ export class DefaultRunner {
   #claimReady(q: Queryable, want: number, now: number): { rows: Promise<ClaimedTask[]>; byKey: TaskKey[] } {
     const store = this.#store;
     const byKey = this.#hints.size >= want ? this.#hints.take(want) : [];
-    const rows = byKey.length ? store.claimKeys(q, this.runnerId, byKey, now) : store.claim(q, this.runnerId, want, this.workflows(), now);
+    if (byKey.length) return { rows: store.claimKeys(q, this.runnerId, byKey, now), byKey };
+    // A hinted task taken through the index would leave a stale hint, and a claim by key would come back short.
+    const rows = store.claim(q, this.runnerId, want, this.workflows(), now).then((claimed) => {
+      this.#hints.forget(claimed);
+      return claimed;
+    });
     return { rows, byKey };
   }
 
@@ -929,7 +934,6 @@ export class DefaultRunner {
   /** Starts claimed tasks (their slots are already reserved), reading their inputs only when not known here. */
   #startClaims(claims: readonly ClaimedTask[]): void {
     if (!claims.length) return;
-    this.#hints.forget(claims);
     const unknown: ClaimedTask[] = [];
     for (const c of claims) {
       this.#inflight.add(taskKey(c.executionId, c.taskId));

@@ -30,10 +30,11 @@ export interface BatchKind<I, T> {
    */
   run(tx: Queryable, ws: WriteSet, inputs: readonly I[]): Promise<T[]>;
   /**
-   * True when `err`, which failed a batch, is one this kind has answered (its next `run` of the same
-   * writes takes another way): the batch is then written again whole once, instead of write by write.
+   * True when `err`, which failed a batch holding `inputs` (this kind's writes in it), is one this kind
+   * answers: it makes its next `run` of them take another way, and the batch is written again whole once,
+   * instead of write by write.
    */
-  retryWhole?(err: unknown): boolean;
+  retryWhole?(err: unknown, inputs: readonly I[]): boolean;
 }
 
 /** One write to batch. */
@@ -48,6 +49,17 @@ interface Queued {
   readonly write: BatchWrite<unknown, unknown>;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
+}
+
+/** The positions of a batch's writes, by kind, in order. */
+function byKind(batch: readonly Queued[]): Map<BatchKind<unknown, unknown>, number[]> {
+  const out = new Map<BatchKind<unknown, unknown>, number[]>();
+  batch.forEach((item, i) => {
+    const list = out.get(item.write.kind);
+    if (list) list.push(i);
+    else out.set(item.write.kind, [i]);
+  });
+  return out;
 }
 
 /** Batches writes into shared transactions on one driver. */
@@ -79,15 +91,9 @@ export class WriteBatcher {
     const oneStatement = this.flushIsOneStatement && batch.every((item) => item.write.kind.fillsWriteSetOnly);
     const write = async (tx: Queryable) => {
       const ws = new WriteSet();
-      const byKind = new Map<BatchKind<unknown, unknown>, number[]>();
-      batch.forEach((item, i) => {
-        item.write.reset();
-        const list = byKind.get(item.write.kind);
-        if (list) list.push(i);
-        else byKind.set(item.write.kind, [i]);
-      });
+      for (const item of batch) item.write.reset();
       const out: unknown[] = new Array(batch.length);
-      for (const [kind, indexes] of byKind) {
+      for (const [kind, indexes] of byKind(batch)) {
         const results = await kind.run(tx, ws, indexes.map((i) => batch[i]!.write.input));
         indexes.forEach((i, j) => (out[i] = results[j]));
       }
@@ -116,6 +122,15 @@ export class WriteBatcher {
     batch.forEach((item, i) => item.resolve(results[i]));
   }
 
+  /** Whether a kind of the batch answered `err` (each kind sees its own writes; all are asked). */
+  #answered(batch: readonly Queued[], err: unknown): boolean {
+    let answered = false;
+    for (const [kind, indexes] of byKind(batch)) {
+      if (kind.retryWhole?.(err, indexes.map((i) => batch[i]!.write.input))) answered = true;
+    }
+    return answered;
+  }
+
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
@@ -133,7 +148,7 @@ export class WriteBatcher {
           err = first;
         }
         // A kind that answered the failure writes the batch again whole, once.
-        if (batch.some((item) => item.write.kind.retryWhole?.(err))) {
+        if (this.#answered(batch, err)) {
           try {
             await this.#write(batch);
             continue;
