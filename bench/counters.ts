@@ -36,6 +36,8 @@ export interface Measured {
   counts: SqlCounts;
   /** User + system CPU of this process in the phase, µs. */
   cpuUs: number;
+  /** User + system CPU of the local database (or Redis) server's processes in the phase, µs (see server-cpu.ts). */
+  serverCpuUs?: number | undefined;
 }
 
 const zero = (): SqlCounts => ({ roundTrips: 0, statements: 0, commits: 0, rollbacks: 0 });

@@ -45,6 +45,7 @@ import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startCoun
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
 import { isFullRun, writeDocsTable } from "./docs-table.js";
 import { pgLoopCeiling, pgbenchCeiling, type CeilingResult } from "./peers/ceiling.js";
+import { isLocalHost, serverCpuMeter } from "./server-cpu.js";
 import { runPeerRep } from "./peers/harness.js";
 import { PEERS } from "./peers/index.js";
 import type { Peer } from "./peers/types.js";
@@ -148,6 +149,11 @@ const PEER_RUNS = intFlag("peer-runs", flags["peer-runs"], quick ? Math.min(RUNS
 const CEILING_SECONDS = intFlag("ceiling-seconds", flags["ceiling-seconds"], quick ? 1 : 2);
 const CEILING_CONNECTIONS = 16;
 const REDIS_URL = flags["redis-url"] ?? "redis://127.0.0.1:6379";
+/** The local PostgreSQL server's process name, when the URL points at this machine (see server-cpu.ts). */
+const PG_PROCESS = isLocalHost(new URL(PG_URL).hostname) ? "postgres" : undefined;
+const REDIS_PROCESS = isLocalHost(new URL(REDIS_URL).hostname) ? "redis-server" : undefined;
+/** Whose CPU a backend's "server CPU" column counts: SQLite runs inside this process (its CPU is node's). */
+const serverProcess = (backend: Backend) => (backend === "postgres" ? PG_PROCESS : undefined);
 /** The engine's PostgreSQL pool size (`dbPoolSize` default), given to every peer too. */
 const POOL_SIZE = 10;
 if (flags.peers !== undefined && flags["no-peers"]) fail("--peers and --no-peers together");
@@ -279,7 +285,7 @@ function check(where: string, w: Workload, result: WorkflowResult, input: Record
 }
 
 /** N executions submitted at once; each is started, then waited on; the clock stops at the last result. */
-async function throughput(runner: DefaultRunner, w: Workload, n: number, first: number, where: string): Promise<Measured> {
+async function throughput(runner: DefaultRunner, backend: Backend, w: Workload, n: number, first: number, where: string): Promise<Measured> {
   const latenciesMs: number[] = [];
   const one = async (i: number) => {
     const input = w.input(i);
@@ -293,6 +299,7 @@ async function throughput(runner: DefaultRunner, w: Workload, n: number, first: 
       errors.push(`${where}: execution with input ${JSON.stringify(input)} threw: ${(err as Error).stack ?? String(err)}`);
     }
   };
+  const server = serverCpuMeter(serverProcess(backend));
   const cpu0 = process.cpuUsage();
   startCounting();
   const t0 = performance.now();
@@ -300,11 +307,12 @@ async function throughput(runner: DefaultRunner, w: Workload, n: number, first: 
   const elapsedMs = performance.now() - t0;
   const counts = stopCounting();
   const cpu = process.cpuUsage(cpu0);
-  return { executions: n, tasks: n * w.tasks, elapsedMs, latenciesMs, counts, cpuUs: cpu.user + cpu.system };
+  const serverCpuUs = server.stop();
+  return { executions: n, tasks: n * w.tasks, elapsedMs, latenciesMs, counts, cpuUs: cpu.user + cpu.system, serverCpuUs };
 }
 
 /** One 3-task chain at a time: `execute` call → resolution, after a random 0–20 ms idle pause. */
-async function latency(runner: DefaultRunner, runs: number, first: number, where: string): Promise<Measured> {
+async function latency(runner: DefaultRunner, backend: Backend, runs: number, first: number, where: string): Promise<Measured> {
   const w = WORKLOADS.pipeline;
   const latenciesMs: number[] = [];
   let busyMs = 0;
@@ -326,12 +334,14 @@ async function latency(runner: DefaultRunner, runs: number, first: number, where
       check(where, w, result, input);
     }
   };
+  const server = serverCpuMeter(serverProcess(backend));
   const cpu0 = process.cpuUsage();
   startCounting();
   await withTimeout(where, runs * 30 + TIMEOUT_MS, loop());
   const counts = stopCounting();
   const cpu = process.cpuUsage(cpu0);
-  return { executions: runs, tasks: runs * w.tasks, elapsedMs: busyMs, latenciesMs, counts, cpuUs: cpu.user + cpu.system };
+  const serverCpuUs = server.stop();
+  return { executions: runs, tasks: runs * w.tasks, elapsedMs: busyMs, latenciesMs, counts, cpuUs: cpu.user + cpu.system, serverCpuUs };
 }
 
 // ------------------------------------------------------------------ the run
@@ -421,18 +431,18 @@ async function main(): Promise<number> {
         let m: Measured;
         try {
           if (bench === "latency") {
-            const warm = await latency(opened.runner, WARMUP_RUNS, index, `${phase} warm-up`);
+            const warm = await latency(opened.runner, backend, WARMUP_RUNS, index, `${phase} warm-up`);
             index += warm.executions;
-            m = await latency(opened.runner, RUNS, index, phase);
+            m = await latency(opened.runner, backend, RUNS, index, phase);
             index += m.executions;
           } else {
             const w = WORKLOADS[bench];
-            const warm = await throughput(opened.runner, w, WARMUP_WORKFLOWS, index, `${phase} warm-up`);
+            const warm = await throughput(opened.runner, backend, w, WARMUP_WORKFLOWS, index, `${phase} warm-up`);
             index += warm.executions;
-            m = await throughput(opened.runner, w, N, index, phase);
+            m = await throughput(opened.runner, backend, w, N, index, phase);
             index += m.executions;
             if (BIG_N > 0) {
-              const big = await throughput(opened.runner, w, BIG_N, index, `${phase} N=${BIG_N}`);
+              const big = await throughput(opened.runner, backend, w, BIG_N, index, `${phase} N=${BIG_N}`);
               index += big.executions;
               row(backend, bench, true).reps.push(big);
               log(`[${phase} N=${BIG_N}] ${(big.tasks / (big.elapsedMs / 1000)).toFixed(0)} tasks/s`);
@@ -455,8 +465,8 @@ async function main(): Promise<number> {
       if (backend === "postgres" && peers.length) {
         phase = `postgres ceiling rep ${rep}`;
         const schema = () => `bench_ceiling_${randomBytes(6).toString("hex")}`;
-        const pb = await withTimeout(`${phase}: pgbench`, CEILING_SECONDS * 1000 + 60_000, pgbenchCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS));
-        const pl = await withTimeout(`${phase}: pg loop`, CEILING_SECONDS * 1000 + 60_000, pgLoopCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS * 1000));
+        const pb = await withTimeout(`${phase}: pgbench`, CEILING_SECONDS * 1000 + 60_000, pgbenchCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS, PG_PROCESS));
+        const pl = await withTimeout(`${phase}: pg loop`, CEILING_SECONDS * 1000 + 60_000, pgLoopCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS * 1000, PG_PROCESS));
         ceilings.push(pb, pl);
         log(`[${phase}] pgbench ${(pb.commits / (pb.elapsedMs / 1000)).toFixed(0)} commits/s, pg loop ${(pl.commits / (pl.elapsedMs / 1000)).toFixed(0)} commits/s (${CEILING_CONNECTIONS} connections)`);
 
@@ -477,6 +487,7 @@ async function main(): Promise<number> {
               warmupUnits: Math.min(PEER_N, WARMUP_WORKFLOWS),
               warmupRuns: WARMUP_RUNS,
               first: index,
+              serverProcess: peer.usesPostgres ? PG_PROCESS : REDIS_PROCESS,
             },
             (p) => (phase = `peer ${p} rep ${rep}/${REPS}`),
           );
@@ -504,7 +515,7 @@ async function main(): Promise<number> {
         const before = process.memoryUsage().rss;
         let peak = before;
         const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
-        const m = await throughput(opened.runner, WORKLOADS.pipeline, RSS_N, index, phase);
+        const m = await throughput(opened.runner, backend, WORKLOADS.pipeline, RSS_N, index, phase);
         clearInterval(sampler);
         index += m.executions;
         globalThis.gc?.();
@@ -524,6 +535,12 @@ async function main(): Promise<number> {
 const rssRows: Array<{ backend: Backend; n: number; before: number; peak: number; after: number; tasksPerSec: number; gc: boolean }> = [];
 
 // ------------------------------------------------------------------ the table
+
+/** The median server CPU per task of some repetitions, or "—" when any of them could not read it. */
+function serverCpu(reps: readonly Measured[]): string {
+  if (!reps.length || reps.some((m) => m.serverCpuUs === undefined)) return "—";
+  return fmt(median(reps.map((m) => m.serverCpuUs! / 1000 / m.tasks)), 2);
+}
 
 function fmt(x: number, digits?: number): string {
   if (!Number.isFinite(x)) return "—";
@@ -570,7 +587,8 @@ function peerLines(): string[] {
         "1",
         "1",
         "1",
-        "—",
+        cs.every((c) => c.clientCpuUs !== undefined) ? fmt(median(cs.map((c) => c.clientCpuUs! / 1000 / c.commits)), 3) : "—",
+        cs.every((c) => c.serverCpuUs !== undefined) ? fmt(median(cs.map((c) => c.serverCpuUs! / 1000 / c.commits)), 3) : "—",
       ].join(" | ").replace(/^/, "| ").replace(/$/, " |"),
     );
   }
@@ -604,6 +622,7 @@ function peerLines(): string[] {
           sql((c) => c.roundTrips),
           "—",
           fmt(per((m) => m.cpuUs / 1000 / m.tasks), 2),
+          serverCpu(reps),
         ].join(" | ").replace(/^/, "| ").replace(/$/, " |"),
       );
     }
@@ -648,8 +667,8 @@ function report(started: number, pgDescription: string | undefined): number {
   }
 
   const header = [
-    "| backend | workload | N | C | wf/s | tasks/s | p50 ms | p95 ms | vs baseline / vs cloaca (same run) | tasks/s min–max | SQL stmts/task | round trips/task | commits/task | node CPU ms/task |",
-    "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|",
+    "| backend | workload | N | C | wf/s | tasks/s | p50 ms | p95 ms | vs baseline / vs cloaca (same run) | tasks/s min–max | SQL stmts/task | round trips/task | commits/task | node CPU ms/task | server CPU ms/task |",
+    "|---|---|--:|--:|--:|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|",
   ];
   const lines: string[] = [];
   for (const backend of backends) {
@@ -659,7 +678,7 @@ function report(started: number, pgDescription: string | undefined): number {
     const commitP95 = median(base.baselines.map((b) => percentile(b.latenciesMs, 95)));
     const idleP50 = median(base.baselines.map((b) => percentile(b.idleLatenciesMs, 50)));
     lines.push(
-      `| ${backend} | baseline: 1-row INSERT, autocommit, 1 connection | ${fmt(median(base.baselines.map((b) => b.commits)), 0)} | 1 | — | ${fmt(commitRate)} commits/s | ${fmt(commitP50)} | ${fmt(commitP95)} | 1 commit | ${spread(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)))} | 1 | 1 | 1 | — |`,
+      `| ${backend} | baseline: 1-row INSERT, autocommit, 1 connection | ${fmt(median(base.baselines.map((b) => b.commits)), 0)} | 1 | — | ${fmt(commitRate)} commits/s | ${fmt(commitP50)} | ${fmt(commitP95)} | 1 commit | ${spread(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)))} | 1 | 1 | 1 | — | — |`,
     );
     for (const key of benches.flatMap((b) => [b, `${b}/big`])) {
       const bench = key.split("/")[0] as BenchName;
@@ -691,6 +710,7 @@ function report(started: number, pgDescription: string | undefined): number {
           perTask((c) => c.roundTrips),
           perTask((c) => c.commits),
           fmt(per((m) => m.cpuUs / 1000 / m.tasks), 2),
+          serverCpu(r.reps),
         ].join(" | ").replace(/^/, "| ").replace(/$/, " |"),
       );
     }
@@ -721,7 +741,8 @@ function report(started: number, pgDescription: string | undefined): number {
     `- latency: ${RUNS} runs of the 3-task chain, each after a random 0–20 ms idle pause; p50/p95 of \`runner.execute\` → resolution. "commits' worth" = p50 ÷ the baseline's per-commit p50 from this run; "commits from idle" = p50 ÷ the p50 of 50 single-row commits each made after the same kind of random idle pause (a chain is at least 4 commits: the start and one per task).`,
     "- baseline: one connection, a loop of single-row INSERTs each in its own autocommit transaction (commits/s and per-commit latency).",
     "- SQL counts: bench-only wrappers around `pg.Client.prototype.query` and better-sqlite3 statements, measured region only (warm-up excluded, background heartbeats/polls included). Round trips include BEGIN/COMMIT; a statement sent on a PostgreSQL connection while an earlier one is still unanswered rides that round trip (pipelining) and is not counted again; commits = COMMITs + autocommit writes. (`pg_stat_statements` is available but not in `shared_preload_libraries`, so it is not used.)",
-    "- node CPU: user+system CPU of this process (engine + bench + drivers) in the measured region, per task; the database server's CPU is not included.",
+    "- node CPU: user+system CPU of this process (engine + bench + drivers) in the measured region, per task; the database server's CPU is not included. For the ceiling rows: the client's CPU per commit (pgbench's process, or this process for the `pg` loop).",
+    "- server CPU: user+system CPU of every process of the local PostgreSQL server (backends, WAL writer, checkpointer, autovacuum; read from `/proc`, so other sessions on the server count too) in the measured region, per task (ceiling rows: per commit); for BullMQ on Redis, the `redis-server` process. SQLite runs inside this process, so its work is in node CPU. \"—\" when the server is not on this machine. On a machine of k cores nothing goes faster than k ÷ (node + server CPU per task) tasks/s.",
     ...(settingsSeen.has("sqlite") ? [`- SQLite: engine defaults (durable): ${[...settingsSeen.get("sqlite")!].join(" | ")}; temp files under ${tmpdir()}.`] : []),
     ...(loadSeen.length ? [`- machine (2 cores shared by the database, this process${peers.length ? ", pgbench" : ""} and any other sessions): ${loadSeen.join("; ")}.`] : []),
     ...(pgDescription ? [`- PostgreSQL: ${pgDescription}; engine in a fresh schema per repetition via \`DefaultRunner.withSchema\`, dropped after; other sessions may share this server.`] : []),

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import pg from "pg";
+import { serverCpuMeter } from "../server-cpu.js";
 
 export interface CeilingResult {
   tool: "pgbench" | "pg";
@@ -25,6 +26,10 @@ export interface CeilingResult {
   /** pgbench: its reported average; pg loop: p50 of every INSERT. */
   latencyMs: number;
   latencyP95Ms: number | undefined;
+  /** CPU of the client (pgbench's process, or this process for the `pg` loop) while it ran, µs; undefined if unreadable. */
+  clientCpuUs: number | undefined;
+  /** CPU of the local server's processes meanwhile, µs (see ../server-cpu.ts); undefined if not local. */
+  serverCpuUs: number | undefined;
 }
 
 const run = promisify(execFile);
@@ -43,16 +48,21 @@ async function withScratch<T>(url: string, schema: string, f: (table: string, co
   }
 }
 
-export async function pgbenchCeiling(url: string, schema: string, connections: number, seconds: number): Promise<CeilingResult> {
+export async function pgbenchCeiling(url: string, schema: string, connections: number, seconds: number, serverProcess?: string): Promise<CeilingResult> {
   const bin = process.env.PGBENCH ?? "/usr/bin/pgbench";
   return withScratch(url, schema, async (table, count) => {
     const dir = mkdtempSync(join(tmpdir(), "cloaca-ceiling-"));
     try {
       const script = join(dir, "insert.sql");
       writeFileSync(script, `INSERT INTO ${table} (payload) VALUES ('row');\n`);
+      // pgbench's connections close before it exits: read both sides every 50 ms to keep their last figures.
+      const server = serverCpuMeter(serverProcess, { sampleMs: 50 });
+      const client = serverCpuMeter("pgbench", { sampleMs: 50 });
       const { stdout } = await run(bin, ["-n", "-M", "prepared", "-c", String(connections), "-j", "2", "-T", String(seconds), "-f", script, url], {
         timeout: (seconds + 30) * 1000,
       });
+      const serverCpuUs = server.stop();
+      const clientCpuUs = client.stop();
       const processed = /number of transactions actually processed:\s*(\d+)/.exec(stdout);
       const tps = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
       const lat = /latency average = ([\d.]+) ms/.exec(stdout);
@@ -62,14 +72,14 @@ export async function pgbenchCeiling(url: string, schema: string, connections: n
       const commits = Number(processed[1]);
       const rows = await count();
       if (rows !== commits) throw new Error(`pgbench: ${rows} rows for ${commits} transactions`);
-      return { tool: "pgbench", connections, commits, elapsedMs: (commits / Number(tps[1])) * 1000, latencyMs: Number(lat[1]), latencyP95Ms: undefined };
+      return { tool: "pgbench", connections, commits, elapsedMs: (commits / Number(tps[1])) * 1000, latencyMs: Number(lat[1]), latencyP95Ms: undefined, clientCpuUs, serverCpuUs };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 }
 
-export async function pgLoopCeiling(url: string, schema: string, connections: number, durationMs: number): Promise<CeilingResult> {
+export async function pgLoopCeiling(url: string, schema: string, connections: number, durationMs: number, serverProcess?: string): Promise<CeilingResult> {
   return withScratch(url, schema, async (table, count) => {
     const clients = Array.from({ length: connections }, () => new pg.Client({ connectionString: url, application_name: "cloaca-bench-ceiling" }));
     await Promise.all(clients.map((c) => c.connect()));
@@ -77,6 +87,8 @@ export async function pgLoopCeiling(url: string, schema: string, connections: nu
       const insert = { name: "bench_ceiling_insert", text: `INSERT INTO ${table} (payload) VALUES ($1)` };
       await Promise.all(clients.map((c) => c.query({ ...insert, values: ["warm"] })));
       const latencies: number[] = [];
+      const server = serverCpuMeter(serverProcess);
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       const end = t0 + durationMs;
       await Promise.all(
@@ -89,11 +101,13 @@ export async function pgLoopCeiling(url: string, schema: string, connections: nu
         }),
       );
       const elapsedMs = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      const serverCpuUs = server.stop();
       const rows = await count();
       if (rows !== latencies.length + connections) throw new Error(`pg loop: ${rows} rows, expected ${latencies.length + connections}`);
       latencies.sort((a, b) => a - b);
       const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.max(0, Math.ceil((p / 100) * latencies.length) - 1))]!;
-      return { tool: "pg", connections, commits: latencies.length, elapsedMs, latencyMs: pct(50), latencyP95Ms: pct(95) };
+      return { tool: "pg", connections, commits: latencies.length, elapsedMs, latencyMs: pct(50), latencyP95Ms: pct(95), clientCpuUs: cpu.user + cpu.system, serverCpuUs };
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }

@@ -12,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { startCounting, stopCounting, type Measured, type SqlCounts } from "../counters.js";
+import { serverCpuMeter } from "../server-cpu.js";
 import { STEPS, benchQueries, createDatabase, dropDatabase, expected, sleep, type Peer, type PeerInstance, type PeerWorkload } from "./types.js";
 
 export type PeerBench = PeerWorkload | "latency";
@@ -29,6 +30,8 @@ export interface PeerRepOptions {
   warmupRuns: number;
   /** First input number (inputs are unique across the run). */
   first: number;
+  /** The local server process whose CPU is measured beside the peer's (see ../server-cpu.ts). */
+  serverProcess: string | undefined;
 }
 
 export interface PeerRepResult {
@@ -88,6 +91,7 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
             return lat;
           };
           await chain(o.warmupRuns, false);
+          const server = serverCpuMeter(o.serverProcess);
           const cpu0 = process.cpuUsage();
           const q0 = benchQueries.n;
           startCounting();
@@ -101,6 +105,7 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
             latenciesMs: lat,
             counts,
             cpuUs: cpu.user + cpu.system,
+            serverCpuUs: server.stop(),
           });
         } else {
           const batchOf = (count: number) => Array.from({ length: count }, () => index++);
@@ -109,6 +114,7 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
           const wbad = verify(peer, bench, warm, wr, `${where} warm-up`);
           if (wbad.length) throw new Error(wbad.join("; "));
           const inputs = batchOf(o.n);
+          const server = serverCpuMeter(o.serverProcess);
           const cpu0 = process.cpuUsage();
           const q0 = benchQueries.n;
           startCounting();
@@ -117,9 +123,10 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
           const elapsedMs = performance.now() - s;
           const counts = withoutBenchQueries(stopCounting(), benchQueries.n - q0);
           const cpu = process.cpuUsage(cpu0);
+          const serverCpuUs = server.stop();
           const bad = verify(peer, bench, inputs, res, where);
           if (bad.length) throw new Error(bad.join("; "));
-          measured.set(bench, { executions: o.n, tasks: o.n * STEPS[bench], elapsedMs, latenciesMs: [], counts, cpuUs: cpu.user + cpu.system });
+          measured.set(bench, { executions: o.n, tasks: o.n * STEPS[bench], elapsedMs, latenciesMs: [], counts, cpuUs: cpu.user + cpu.system, serverCpuUs });
         }
       } catch (err) {
         stopCounting();
