@@ -99,16 +99,15 @@ interface QueuedClaim {
 }
 
 /**
- * The slots of one outcome batch: one per outcome (held by its attempt until commit), plus extra ones
- * reserved from the runner while the batch is written. New claims take from them; after commit the batch
+ * The slots of one outcome batch: reserved from the runner while the batch is written (its attempts gave
+ * theirs back when their bodies ended). Successors and new claims take from them; after commit the batch
  * frees `unused`.
  */
 class BatchSlots {
   used = 0;
 
   constructor(
-    private readonly own: number,
-    /** Where the extra slots are counted (a write's hold, released if the batch rolls back). */
+    /** Where the slots are counted (a write's hold, released if the batch rolls back). */
     private readonly extra: { reserved: number },
     private readonly slots: Slots,
     private readonly stopping: () => boolean,
@@ -135,7 +134,7 @@ class BatchSlots {
 
   /** Slots held and not given to a claim. */
   get unused(): number {
-    return this.own + this.extra.reserved - this.used;
+    return this.extra.reserved - this.used;
   }
 }
 
@@ -212,6 +211,8 @@ export class DefaultRunner {
   readonly #inflight = new Set<string>();
   /** Claims whose outcome's one-round-trip statement was refused: their outcome is written on two trips. */
   readonly #twoTrip = new WeakSet<ClaimedTask>();
+  /** Claims whose slot was given back (see #freeSlot). */
+  readonly #slotFreed = new WeakSet<ClaimedTask>();
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
   readonly #inputs = new InputCache();
@@ -410,9 +411,9 @@ export class DefaultRunner {
   }
 
   /**
-   * Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). The slots the
-   * batch's attempts held go first to their successors (the local fast path), then — in the same
-   * transaction — to Ready tasks claimed from the queue: the next work is in hand when the batch commits.
+   * Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). The free slots go
+   * first to the batch's successors (the local fast path), then — in the same transaction — to Ready tasks
+   * claimed from the queue: the next work is in hand when the batch commits.
    */
   readonly #outcomeKind: BatchKind<OutcomeWrite, RecordedOutcome> = {
     // A batch refused in one round trip (see oneTripPlan) is written again at once, on two.
@@ -424,8 +425,8 @@ export class DefaultRunner {
     run: async (tx, ws, outcomes) => {
       const store = this.#store;
       const now = Date.now();
-      // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
-      const slots = new BatchSlots(outcomes.length, outcomes[0]!.hold, this.#slots, () => this.#stopping);
+      // Slots are held in the first write's name until commit: a rollback gives them back (its reset).
+      const slots = new BatchSlots(outcomes[0]!.hold, this.#slots, () => this.#stopping);
       const plan =
         store.capabilities.writableCtes && !outcomes.some((o) => this.#twoTrip.has(o.claim))
           ? oneTripPlan(outcomes, (id, taskIds) => this.#inputs.inputsFor(id, taskIds))
@@ -971,13 +972,20 @@ export class DefaultRunner {
     });
   }
 
-  /** Returns a claim we cannot run to the queue and frees its slot. */
+  /** Returns a claim we cannot run to the queue and frees its slot (if its outcome did not already). */
   async #handBack(claim: ClaimedTask): Promise<void> {
     const store = this.#store;
     await store.driver
       .transaction((tx) => store.requeue(tx, claim, this.runnerId, Date.now()))
       .catch((err) => this.#report("hand back", err));
     this.#finishInflight(claim);
+    this.#freeSlot(claim);
+  }
+
+  /** Gives a claim's slot back, once (its outcome and a hand-back after an unexpected error may both ask). */
+  #freeSlot(claim: ClaimedTask): void {
+    if (this.#slotFreed.has(claim)) return;
+    this.#slotFreed.add(claim);
     this.#slots.release();
   }
 
@@ -1063,8 +1071,14 @@ export class DefaultRunner {
     }
   }
 
-  /** Records an outcome (with retries on database errors), then acts on its effects. Frees the slot. */
+  /**
+   * Frees the attempt's slot, records its outcome (with retries on database errors), then acts on its
+   * effects. The slot counts a running body: it goes to other work at once, while the outcome waits for its
+   * batch's commit (before, a slot was held until then, so the runner's C slots went to the database and
+   * back in lockstep, and nothing ran while a batch was written).
+   */
   async #finish(claim: ClaimedTask, wf: Workflow, write: TaskWrite, durationMs: number | undefined): Promise<OutcomeEffects | undefined> {
+    this.#freeSlot(claim);
     const hold = { reserved: 0 };
     let recorded: RecordedOutcome | undefined;
     for (let attempt = 1; attempt <= 5 && !recorded; attempt++) {
@@ -1083,10 +1097,8 @@ export class DefaultRunner {
       }
     }
     this.#finishInflight(claim);
-    if (!recorded) {
-      this.#slots.release();
-      return undefined; // our own sweep hands the claim back (it is ours and no longer in flight)
-    }
+    // Not recorded: our own sweep hands the claim back (it is ours and no longer in flight).
+    if (!recorded) return undefined;
     const queued = recorded.claim;
     const claimed = queued ? await queued.rows : [];
     const unclaimed = (queued?.want ?? 0) - claimed.length;

@@ -1,3 +1,4 @@
+import pg from "pg";
 import { expect, it } from "vitest";
 import { WorkflowBuilder, type Context } from "../../src/index.js";
 import { forEachBackend } from "../support/backends.js";
@@ -22,6 +23,33 @@ forEachBackend((backend) => {
     const wf = b.build({ register: false });
     const runner = await openRunner(await freshDatabase(backend), { workflows: [wf], maxConcurrentTasks: 3 });
     const results = await Promise.all([runner.execute(name), runner.execute(name), runner.execute(name)]);
+    expect(results.every((r) => r.status === "Completed")).toBe(true);
+    expect(peak).toBe(3);
+  });
+
+  it("slots freed while outcomes are still being written are counted once: after heavy churn, exactly C bodies run at once", async () => {
+    // Synchronous bodies end at once, so most outcomes wait for a batch while their slots already run other
+    // work. A slot given back twice would let more than C bodies run afterwards; one lost, fewer.
+    const churn = unique("churn");
+    let b = new WorkflowBuilder(churn) as WorkflowBuilder<string>;
+    b = b.task("a", (ctx) => ctx.set("a", 1)).task("b", { dependencies: ["a"] }, (ctx) => ctx.set("b", 1));
+    b = b.task("c", { dependencies: ["a"] }, (ctx) => ctx.set("c", 1)).task("d", { dependencies: ["b", "c"] }, (ctx) => ctx.set("d", 1));
+    const name = unique("probe");
+    let now = 0;
+    let peak = 0;
+    let probe = new WorkflowBuilder(name) as WorkflowBuilder<string>;
+    for (let i = 0; i < 8; i++) {
+      probe = probe.task(`t${i}`, async () => {
+        now++;
+        peak = Math.max(peak, now);
+        await new Promise((r) => setTimeout(r, 15));
+        now--;
+      });
+    }
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [b.build({ register: false }), probe.build({ register: false })], maxConcurrentTasks: 3 });
+    const churned = await Promise.all(Array.from({ length: 60 }, () => runner.execute(churn)));
+    expect(churned.every((r) => r.status === "Completed" && r.finalContext.get("d") === 1)).toBe(true);
+    const results = await Promise.all([runner.execute(name), runner.execute(name)]);
     expect(results.every((r) => r.status === "Completed")).toBe(true);
     expect(peak).toBe(3);
   });
@@ -125,4 +153,48 @@ forEachBackend((backend) => {
     expect(result.status).toBe("Completed");
     expect(ranOn).toEqual(["worker"]);
   });
+
+  if (backend.name === "postgres") {
+    // SQLite has one writer: a write that waits holds up every other write (the claim included), so this
+    // overlap exists on PostgreSQL only.
+    it("a body's slot runs other work while its outcome waits to be written (a row lock holds the write)", async () => {
+      const slow = unique("held");
+      const other = unique("next");
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      const held = new WorkflowBuilder(slow).task("a", async (ctx) => {
+        await gate;
+        ctx.set("a", 1);
+      }).build({ register: false });
+      const next = new WorkflowBuilder(other).task("b", (ctx) => ctx.set("b", 1)).build({ register: false });
+      const db = await freshDatabase(backend);
+      const runner = await openRunner(db, { workflows: [held, next], maxConcurrentTasks: 1 });
+      const started = (taskId: string) => new Promise<void>((r) => runner.on("taskStarted", (e) => e.taskId === taskId && r()));
+      const aStarted = started("a");
+      const bStarted = started("b");
+      const x = await runner.start(slow);
+      await aStarted;
+      const y = await runner.start(other); // queued: the only slot is a's
+      const lock = new pg.Client({ connectionString: db.url });
+      await lock.connect();
+      try {
+        await lock.query("BEGIN");
+        await lock.query(`SELECT 1 FROM "${db.schema}".cloaca_executions WHERE id = $1 FOR UPDATE`, [x.id]);
+        open(); // a's body ends; its outcome updates x's row and waits for the lock
+        let timer: NodeJS.Timeout | undefined;
+        const waited = await Promise.race([
+          bStarted.then(() => "b started"),
+          new Promise((r) => (timer = setTimeout(() => r("b did not start within 10 s"), 10_000))),
+        ]);
+        clearTimeout(timer);
+        expect(waited).toBe("b started");
+        expect(await runner.status(x.id)).toBe("Running"); // a's outcome is still unwritten
+      } finally {
+        await lock.query("ROLLBACK").catch(() => undefined);
+        await lock.end();
+      }
+      expect((await x.wait()).status).toBe("Completed");
+      expect((await y.wait()).finalContext.get("b")).toBe(1);
+    });
+  }
 });
