@@ -30,7 +30,7 @@ import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type OneTripPlan, ty
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
 import { Slots } from "./slots.js";
-import { WriteBatcher, type BatchKind } from "./write-batcher.js";
+import { MAX_BATCH, WriteBatcher, type BatchKind } from "./write-batcher.js";
 import { InputCache } from "./input-cache.js";
 import { ReadyHints } from "./ready-hints.js";
 import { finishedPayloads, parseFinished } from "./notifications.js";
@@ -99,15 +99,16 @@ interface QueuedClaim {
 }
 
 /**
- * The slots of one outcome batch: reserved from the runner while the batch is written (its attempts gave
- * theirs back when their bodies ended). Successors and new claims take from them; after commit the batch
- * frees `unused`.
+ * The slots of one outcome batch: those its attempts still hold (see DefaultRunner.#finish: most gave
+ * theirs back when their bodies ended), plus extra ones reserved from the runner while the batch is written.
+ * Successors and new claims take from them; after commit the batch frees `unused`.
  */
 class BatchSlots {
   used = 0;
 
   constructor(
-    /** Where the slots are counted (a write's hold, released if the batch rolls back). */
+    private readonly own: number,
+    /** Where the extra slots are counted (a write's hold, released if the batch rolls back). */
     private readonly extra: { reserved: number },
     private readonly slots: Slots,
     private readonly stopping: () => boolean,
@@ -134,7 +135,7 @@ class BatchSlots {
 
   /** Slots held and not given to a claim. */
   get unused(): number {
-    return this.extra.reserved - this.used;
+    return this.own + this.extra.reserved - this.used;
   }
 }
 
@@ -213,6 +214,8 @@ export class DefaultRunner {
   readonly #twoTrip = new WeakSet<ClaimedTask>();
   /** Claims whose slot was given back (see #freeSlot). */
   readonly #slotFreed = new WeakSet<ClaimedTask>();
+  /** Outcomes submitted and not yet recorded or given up (see #finish). */
+  #unrecorded = 0;
   readonly #waiters = new Map<string, Set<() => void>>();
   /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
   readonly #inputs = new InputCache();
@@ -411,9 +414,10 @@ export class DefaultRunner {
   }
 
   /**
-   * Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). The free slots go
-   * first to the batch's successors (the local fast path), then — in the same transaction — to Ready tasks
-   * claimed from the queue: the next work is in hand when the batch commits.
+   * Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). The slots its
+   * attempts still hold and any free one go first to the batch's successors (the local fast path), then —
+   * in the same transaction — to Ready tasks claimed from the queue: the next work is in hand when the
+   * batch commits.
    */
   readonly #outcomeKind: BatchKind<OutcomeWrite, RecordedOutcome> = {
     // A batch refused in one round trip (see oneTripPlan) is written again at once, on two.
@@ -425,8 +429,9 @@ export class DefaultRunner {
     run: async (tx, ws, outcomes) => {
       const store = this.#store;
       const now = Date.now();
-      // Slots are held in the first write's name until commit: a rollback gives them back (its reset).
-      const slots = new BatchSlots(outcomes[0]!.hold, this.#slots, () => this.#stopping);
+      // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
+      const own = outcomes.reduce((n, o) => (this.#slotFreed.has(o.claim) ? n : n + 1), 0);
+      const slots = new BatchSlots(own, outcomes[0]!.hold, this.#slots, () => this.#stopping);
       const plan =
         store.capabilities.writableCtes && !outcomes.some((o) => this.#twoTrip.has(o.claim))
           ? oneTripPlan(outcomes, (id, taskIds) => this.#inputs.inputsFor(id, taskIds))
@@ -1072,13 +1077,17 @@ export class DefaultRunner {
   }
 
   /**
-   * Frees the attempt's slot, records its outcome (with retries on database errors), then acts on its
-   * effects. The slot counts a running body: it goes to other work at once, while the outcome waits for its
-   * batch's commit (before, a slot was held until then, so the runner's C slots went to the database and
-   * back in lockstep, and nothing ran while a batch was written).
+   * Records an outcome (with retries on database errors), then acts on its effects; frees the attempt's slot.
+   * A slot counts a running body: it goes to other work at once, while the outcome waits for its batch's
+   * commit (when it was held until then, the runner's C slots went to the database and back in lockstep,
+   * nothing ran while a batch was written, and no batch held more than C outcomes). The run-ahead is
+   * bounded: while max(C, MAX_BATCH) outcomes already wait, an attempt keeps its slot until its outcome is
+   * recorded (its batch then hands it on), so a runner does not claim much faster than it records, and
+   * what a crash leaves run but unrecorded (to run again) stays within one full batch.
    */
   async #finish(claim: ClaimedTask, wf: Workflow, write: TaskWrite, durationMs: number | undefined): Promise<OutcomeEffects | undefined> {
-    this.#freeSlot(claim);
+    if (this.#unrecorded < Math.max(this.config.maxConcurrentTasks, MAX_BATCH)) this.#freeSlot(claim);
+    this.#unrecorded++;
     const hold = { reserved: 0 };
     let recorded: RecordedOutcome | undefined;
     for (let attempt = 1; attempt <= 5 && !recorded; attempt++) {
@@ -1096,9 +1105,13 @@ export class DefaultRunner {
         if (attempt < 5) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
       }
     }
+    this.#unrecorded--;
     this.#finishInflight(claim);
-    // Not recorded: our own sweep hands the claim back (it is ours and no longer in flight).
-    if (!recorded) return undefined;
+    if (!recorded) {
+      this.#freeSlot(claim);
+      return undefined; // our own sweep hands the claim back (it is ours and no longer in flight)
+    }
+    this.#slotFreed.add(claim); // a slot it still held went to its batch (a successor, a claim, or `release`)
     const queued = recorded.claim;
     const claimed = queued ? await queued.rows : [];
     const unclaimed = (queued?.want ?? 0) - claimed.length;

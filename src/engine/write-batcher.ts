@@ -20,6 +20,9 @@
 import { WriteSet, type Statement } from "../store/sql-store.js";
 import type { Driver, Queryable } from "../store/store.js";
 
+/** The most writes one transaction takes (the rest wait for the next). */
+export const MAX_BATCH = 256;
+
 /** A kind of write, performed set-based for all writes of that kind in a batch. */
 export interface BatchKind<I, T> {
   /** Its `run` issues no statement, it only fills the write set. */
@@ -75,7 +78,7 @@ export class WriteBatcher {
     private readonly flushStatements: (q: Queryable, ws: WriteSet) => Promise<Statement[]>,
     /** The flush is a single statement: a batch that only fills the write set then needs no transaction. */
     private readonly flushIsOneStatement = false,
-    private readonly maxBatch = 256,
+    private readonly maxBatch = MAX_BATCH,
   ) {}
 
   /** Queues a write; resolves with its result once committed. */

@@ -196,5 +196,42 @@ forEachBackend((backend) => {
       expect((await x.wait()).status).toBe("Completed");
       expect((await y.wait()).finalContext.get("b")).toBe(1);
     });
+
+    it("runs ahead of its unrecorded outcomes by one full batch at most (256), then waits for them", async () => {
+      const slow = unique("held");
+      const quick = unique("quick");
+      let open!: () => void;
+      const gate = new Promise<void>((r) => (open = r));
+      const held = new WorkflowBuilder(slow).task("a", async () => void (await gate)).build({ register: false });
+      const fast = new WorkflowBuilder(quick).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
+      const db = await freshDatabase(backend);
+      const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 1 });
+      let ran = 0;
+      let reached!: () => void;
+      const atBound = new Promise<void>((r) => (reached = r));
+      const aStarted = new Promise<void>((r) => runner.on("taskStarted", (e) => e.taskId === "a" && r()));
+      runner.on("taskStarted", (e) => e.taskId === "q" && ++ran === 256 && reached());
+      const x = await runner.start(slow);
+      await aStarted;
+      const queued = await Promise.all(Array.from({ length: 300 }, () => runner.start(quick)));
+      const lock = new pg.Client({ connectionString: db.url });
+      await lock.connect();
+      try {
+        await lock.query("BEGIN");
+        await lock.query(`SELECT 1 FROM "${db.schema}".cloaca_executions WHERE id = $1 FOR UPDATE`, [x.id]);
+        open(); // a's outcome waits for the lock, and every outcome after it waits for a's batch
+        await atBound;
+        // Nothing signals that the runner stopped claiming: watch for a moment that no 257th body starts.
+        await new Promise((r) => setTimeout(r, 300));
+        expect(ran).toBe(256);
+      } finally {
+        await lock.query("ROLLBACK").catch(() => undefined);
+        await lock.end();
+      }
+      expect((await x.wait()).status).toBe("Completed");
+      const results = await Promise.all(queued.map((e) => e.wait()));
+      expect(results.every((r) => r.status === "Completed")).toBe(true);
+      expect(ran).toBe(300);
+    });
   }
 });
