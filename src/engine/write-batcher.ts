@@ -15,7 +15,8 @@
  * One transaction at a time: with set-based writes a batch costs the same few statements whatever its
  * size, so the fewest, largest batches are the cheapest (in profiling runs one lane beat two and four
  * parallel lanes by 1.4–1.6× on PostgreSQL; with one-round-trip batches, two lanes gave 0.95–1.15× and
- * three 0.97×, see docs/benchmarks.md), and batches never contend for rows or deadlock on them.
+ * three 0.97×; since slots are freed when bodies end, 0.97–1.12×, see docs/benchmarks.md), and batches
+ * never contend for rows or deadlock on them.
  */
 import { WriteSet, type Statement } from "../store/sql-store.js";
 import type { Driver, Queryable } from "../store/store.js";
