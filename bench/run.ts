@@ -630,6 +630,32 @@ function peerLines(): string[] {
   return lines;
 }
 
+/**
+ * The CPU bound of each PostgreSQL workload and of the pgbench ceiling on this machine: k cores ÷ (client +
+ * server CPU per task), with what the run reached of it. Undefined when the server's CPU was not measured.
+ */
+function cpuBoundNote(): string | undefined {
+  const cores = cpus().length;
+  const bound = (clientUs: number, serverUs: number, units: number) => (cores * 1e6 * units) / (clientUs + serverUs);
+  const pgbench = ceilings.filter((c) => c.tool === "pgbench" && c.clientCpuUs !== undefined && c.serverCpuUs !== undefined);
+  const parts: string[] = [];
+  let pgbenchBound = NaN;
+  if (pgbench.length) {
+    pgbenchBound = median(pgbench.map((c) => bound(c.clientCpuUs!, c.serverCpuUs!, c.commits)));
+    const reached = median(pgbench.map((c) => c.commits / (c.elapsedMs / 1000)));
+    parts.push(`pgbench ${fmt(pgbenchBound)} commits/s (reached ${fmt((100 * reached) / pgbenchBound, 0)}%)`);
+  }
+  for (const b of ["simple", "pipeline", "parallel"] as const) {
+    const r = rows.get(`postgres/${b}`);
+    if (!r || r.reps.some((m) => m.serverCpuUs === undefined)) continue;
+    const most = median(r.reps.map((m) => bound(m.cpuUs, m.serverCpuUs!, m.tasks)));
+    const vs = Number.isFinite(pgbenchBound) ? ` = ${fmt(most / median(ceilings.filter((c) => c.tool === "pgbench").map((c) => c.commits / (c.elapsedMs / 1000))), 2)}× the pgbench ceiling` : "";
+    parts.push(`${b} ${fmt(most)} tasks/s${vs} (reached ${fmt((100 * engineTasksPerSec(b)) / most, 0)}%)`);
+  }
+  if (!parts.length) return undefined;
+  return `- CPU bound on this machine's ${cores} cores (${cores} ÷ (node + server CPU per task), medians of the repetitions; nothing can go faster, whatever it overlaps): ${parts.join("; ")}.`;
+}
+
 function peerNotes(): string[] {
   if (!peers.length) return [];
   const missing = peers.flatMap((p) => (["simple", "pipeline", "parallel"] as const).filter((b) => benches.includes(b) && !p.workloads.includes(b)).map((b) => `${p.label}: ${b}`));
@@ -743,6 +769,7 @@ function report(started: number, pgDescription: string | undefined): number {
     "- SQL counts: bench-only wrappers around `pg.Client.prototype.query` and better-sqlite3 statements, measured region only (warm-up excluded, background heartbeats/polls included). Round trips include BEGIN/COMMIT; a statement sent on a PostgreSQL connection while an earlier one is still unanswered rides that round trip (pipelining) and is not counted again; commits = COMMITs + autocommit writes. (`pg_stat_statements` is available but not in `shared_preload_libraries`, so it is not used.)",
     "- node CPU: user+system CPU of this process (engine + bench + drivers) in the measured region, per task; the database server's CPU is not included. For the ceiling rows: the client's CPU per commit (pgbench's process, or this process for the `pg` loop).",
     "- server CPU: user+system CPU of every process of the local PostgreSQL server (backends, WAL writer, checkpointer, autovacuum; read from `/proc`, so other sessions on the server count too) in the measured region, per task (ceiling rows: per commit); for BullMQ on Redis, the `redis-server` process. SQLite runs inside this process, so its work is in node CPU. \"—\" when the server is not on this machine. On a machine of k cores nothing goes faster than k ÷ (node + server CPU per task) tasks/s.",
+    ...(cpuBoundNote() ? [cpuBoundNote()!] : []),
     ...(settingsSeen.has("sqlite") ? [`- SQLite: engine defaults (durable): ${[...settingsSeen.get("sqlite")!].join(" | ")}; temp files under ${tmpdir()}.`] : []),
     ...(loadSeen.length ? [`- machine (2 cores shared by the database, this process${peers.length ? ", pgbench" : ""} and any other sessions): ${loadSeen.join("; ")}.`] : []),
     ...(pgDescription ? [`- PostgreSQL: ${pgDescription}; engine in a fresh schema per repetition via \`DefaultRunner.withSchema\`, dropped after; other sessions may share this server.`] : []),
