@@ -15,10 +15,12 @@ function ownComm(): string {
   return stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
 }
 
+/** Busy until this process has used `ms` more of CPU time (not wall time: other tests share the cores). */
 function spin(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    // busy on purpose: the meter must see this CPU time
+  const start = process.cpuUsage();
+  for (;;) {
+    const used = process.cpuUsage(start);
+    if ((used.user + used.system) / 1000 >= ms) return;
   }
 }
 
@@ -29,10 +31,10 @@ describe("bench server CPU meter", () => {
     const meter = serverCpuMeter(ownComm());
     spin(60);
     const us = meter.stop();
-    // At least the 60 ms spun (in ns resolution), and not wildly more: other threads of this process and
-    // any other process with the same name count too, so only a loose upper bound holds.
+    // At least the 60 ms spun (schedstat and rusage round differently, hence 50), and not wildly more:
+    // any other process with the same name (another test worker) counts too, so the upper bound is loose.
     expect(us).toBeGreaterThanOrEqual(50_000);
-    expect(us).toBeLessThan(60_000 * 20);
+    expect(us).toBeLessThan(60_000 * 40);
   });
 
   it("gives nothing for a name no process has, and no meter without a name", () => {
