@@ -22,16 +22,18 @@ const ticksPerSecond = (() => {
 })();
 
 /**
- * CPU time of one process so far, µs: `/proc/<pid>/schedstat` (time on a CPU, in ns) where the kernel has
- * it, else user + system time from `/proc/<pid>/stat`, whose clock ticks (10 ms) are too coarse for a
- * phase of a few hundred milliseconds spread over a dozen backends.
+ * CPU time of one process so far, µs: the sum over its threads of `/proc/<pid>/task/<tid>/schedstat` (time
+ * on a CPU, in ns) where the kernel has it, else user + system time from `/proc/<pid>/stat`, whose clock
+ * ticks (10 ms) are too coarse for a phase of a few hundred milliseconds spread over a dozen backends.
+ * (`/proc/<pid>/schedstat` alone is the main thread's: pgbench runs a thread per `-j`.)
  */
 function cpuOf(pid: string, stat: string): number {
   try {
-    const ns = Number(readFileSync(`/proc/${pid}/schedstat`, "utf8").split(" ")[0]);
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
     if (Number.isFinite(ns)) return ns / 1000;
   } catch {
-    // no schedstat: fall back to the ticks
+    // no schedstat (or the process ended meanwhile): fall back to the ticks
   }
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return ((Number(fields[11]) + Number(fields[12])) / ticksPerSecond) * 1e6; // utime, stime (fields 14, 15)
