@@ -80,7 +80,8 @@ export function serverCpuMeter(comm: string | undefined, options: { sampleMs?: n
   const first = comm ? processCpuUs(comm) : undefined;
   const last = new Map(first);
   const read = () => {
-    for (const [pid, cpu] of (comm && processCpuUs(comm)) || []) last.set(pid, cpu);
+    // A thread that ended takes its time out of its process's sum: keep the highest reading.
+    for (const [pid, cpu] of (comm && processCpuUs(comm)) || []) last.set(pid, Math.max(cpu, last.get(pid) ?? 0));
   };
   const timer = first && options.sampleMs ? setInterval(read, options.sampleMs) : undefined;
   timer?.unref();
