@@ -16,6 +16,7 @@
 import Database from "better-sqlite3";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import { serverCpuMeter } from "./server-cpu.js";
 
 export interface SqlCounts {
   roundTrips: number;
@@ -166,4 +167,28 @@ export function startCounting(): void {
 export function stopCounting(): SqlCounts {
   enabled = false;
   return { ...counts };
+}
+
+/** What a measured region used: SQL counts, this process's CPU, and the local server's (see server-cpu.ts). */
+export interface RegionUsage {
+  counts: SqlCounts;
+  cpuUs: number;
+  serverCpuUs: number | undefined;
+}
+
+/**
+ * Starts a measured region: SQL counting from zero, this process's CPU time, and the CPU of the local
+ * server's processes named `serverProcess` (undefined: not measured). `stop()` ends all three.
+ */
+export function startRegion(serverProcess: string | undefined): { stop(): RegionUsage } {
+  const server = serverCpuMeter(serverProcess);
+  const cpu0 = process.cpuUsage();
+  startCounting();
+  return {
+    stop() {
+      const counts = stopCounting();
+      const cpu = process.cpuUsage(cpu0);
+      return { counts, cpuUs: cpu.user + cpu.system, serverCpuUs: server.stop() };
+    },
+  };
 }

@@ -41,11 +41,11 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { DefaultRunner, type Logger, type WorkflowResult } from "../src/index.js";
 import { pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
-import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startCounting, stopCounting, type Measured, type SqlCounts } from "./counters.js";
+import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startRegion, type Measured, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
 import { isFullRun, writeDocsTable } from "./docs-table.js";
 import { pgLoopCeiling, pgbenchCeiling, type CeilingResult } from "./peers/ceiling.js";
-import { isLocalHost, serverCpuMeter } from "./server-cpu.js";
+import { isLocalHost } from "./server-cpu.js";
 import { runPeerRep } from "./peers/harness.js";
 import { PEERS } from "./peers/index.js";
 import type { Peer } from "./peers/types.js";
@@ -299,16 +299,11 @@ async function throughput(runner: DefaultRunner, backend: Backend, w: Workload, 
       errors.push(`${where}: execution with input ${JSON.stringify(input)} threw: ${(err as Error).stack ?? String(err)}`);
     }
   };
-  const server = serverCpuMeter(serverProcess(backend));
-  const cpu0 = process.cpuUsage();
-  startCounting();
+  const region = startRegion(serverProcess(backend));
   const t0 = performance.now();
   await withTimeout(where, TIMEOUT_MS + 10_000, Promise.all(Array.from({ length: n }, (_, k) => one(first + k))));
   const elapsedMs = performance.now() - t0;
-  const counts = stopCounting();
-  const cpu = process.cpuUsage(cpu0);
-  const serverCpuUs = server.stop();
-  return { executions: n, tasks: n * w.tasks, elapsedMs, latenciesMs, counts, cpuUs: cpu.user + cpu.system, serverCpuUs };
+  return { executions: n, tasks: n * w.tasks, elapsedMs, latenciesMs, ...region.stop() };
 }
 
 /** One 3-task chain at a time: `execute` call → resolution, after a random 0–20 ms idle pause. */
@@ -334,14 +329,9 @@ async function latency(runner: DefaultRunner, backend: Backend, runs: number, fi
       check(where, w, result, input);
     }
   };
-  const server = serverCpuMeter(serverProcess(backend));
-  const cpu0 = process.cpuUsage();
-  startCounting();
+  const region = startRegion(serverProcess(backend));
   await withTimeout(where, runs * 30 + TIMEOUT_MS, loop());
-  const counts = stopCounting();
-  const cpu = process.cpuUsage(cpu0);
-  const serverCpuUs = server.stop();
-  return { executions: runs, tasks: runs * w.tasks, elapsedMs: busyMs, latenciesMs, counts, cpuUs: cpu.user + cpu.system, serverCpuUs };
+  return { executions: runs, tasks: runs * w.tasks, elapsedMs: busyMs, latenciesMs, ...region.stop() };
 }
 
 // ------------------------------------------------------------------ the run

@@ -11,8 +11,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { startCounting, stopCounting, type Measured, type SqlCounts } from "../counters.js";
-import { serverCpuMeter } from "../server-cpu.js";
+import { startRegion, stopCounting, type Measured, type RegionUsage, type SqlCounts } from "../counters.js";
 import { STEPS, benchQueries, createDatabase, dropDatabase, expected, sleep, type Peer, type PeerInstance, type PeerWorkload } from "./types.js";
 
 export type PeerBench = PeerWorkload | "latency";
@@ -58,6 +57,18 @@ function withoutBenchQueries(c: SqlCounts, n: number): SqlCounts {
   return { ...c, roundTrips: c.roundTrips - n, statements: c.statements - n };
 }
 
+/** A measured region of a peer (see startRegion), its SQL counts without the bench's own checks. */
+function startPeerRegion(serverProcess: string | undefined): { stop(): RegionUsage } {
+  const q0 = benchQueries.n;
+  const region = startRegion(serverProcess);
+  return {
+    stop() {
+      const usage = region.stop();
+      return { ...usage, counts: withoutBenchQueries(usage.counts, benchQueries.n - q0) };
+    },
+  };
+}
+
 export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: PeerRepOptions, phase: (p: string) => void): Promise<PeerRepResult> {
   const tag = randomBytes(5).toString("hex");
   const dbName = `cloaca_bench_peer_${tag}`;
@@ -91,21 +102,14 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
             return lat;
           };
           await chain(o.warmupRuns, false);
-          const server = serverCpuMeter(o.serverProcess);
-          const cpu0 = process.cpuUsage();
-          const q0 = benchQueries.n;
-          startCounting();
+          const region = startPeerRegion(o.serverProcess);
           const lat = await chain(runs, true);
-          const counts = withoutBenchQueries(stopCounting(), benchQueries.n - q0);
-          const cpu = process.cpuUsage(cpu0);
           measured.set(bench, {
             executions: runs,
             tasks: runs * STEPS.pipeline,
             elapsedMs: lat.reduce((a, b) => a + b, 0),
             latenciesMs: lat,
-            counts,
-            cpuUs: cpu.user + cpu.system,
-            serverCpuUs: server.stop(),
+            ...region.stop(),
           });
         } else {
           const batchOf = (count: number) => Array.from({ length: count }, () => index++);
@@ -114,19 +118,14 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
           const wbad = verify(peer, bench, warm, wr, `${where} warm-up`);
           if (wbad.length) throw new Error(wbad.join("; "));
           const inputs = batchOf(o.n);
-          const server = serverCpuMeter(o.serverProcess);
-          const cpu0 = process.cpuUsage();
-          const q0 = benchQueries.n;
-          startCounting();
+          const region = startPeerRegion(o.serverProcess);
           const s = performance.now();
           const res = await inst.run(bench, inputs);
           const elapsedMs = performance.now() - s;
-          const counts = withoutBenchQueries(stopCounting(), benchQueries.n - q0);
-          const cpu = process.cpuUsage(cpu0);
-          const serverCpuUs = server.stop();
+          const usage = region.stop();
           const bad = verify(peer, bench, inputs, res, where);
           if (bad.length) throw new Error(bad.join("; "));
-          measured.set(bench, { executions: o.n, tasks: o.n * STEPS[bench], elapsedMs, latenciesMs: [], counts, cpuUs: cpu.user + cpu.system, serverCpuUs });
+          measured.set(bench, { executions: o.n, tasks: o.n * STEPS[bench], elapsedMs, latenciesMs: [], ...usage });
         }
       } catch (err) {
         stopCounting();
