@@ -16,7 +16,7 @@ import {
 } from "../errors.js";
 import { isOneTripRefused, taskKey, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
-import type { ClaimedTask, Queryable, TaskInputs, TaskKey } from "../store/store.js";
+import type { ClaimedTask, Driver, Queryable, TaskInputs, TaskKey } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
 import { Context, mergeOutputs } from "../workflow/context.js";
 import { cloneJson } from "../workflow/json.js";
@@ -227,6 +227,8 @@ export class DefaultRunner {
   readonly #live = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #batcher: WriteBatcher | undefined;
+  /** The pump's claims, kept on one connection where the driver has several (see Driver.withAffinity). */
+  #claimDriver: Driver | undefined;
   #wakeSeq = 0;
   #claimBackoffMs = 0;
   #wantWork = true;
@@ -503,7 +505,8 @@ export class DefaultRunner {
   /** Group commit for outcomes and new executions (see write-batcher.ts). */
   get #writes(): WriteBatcher {
     const store = this.#store;
-    this.#batcher ??= new WriteBatcher(store.driver, (q, ws) => store.flushStatements(q, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
+    // The write lane keeps to one connection too: its statements are planned there once.
+    this.#batcher ??= new WriteBatcher(store.driver.withAffinity(), (q, ws) => store.flushStatements(q, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
     return this.#batcher;
   }
 
@@ -857,7 +860,8 @@ export class DefaultRunner {
         if (wanted === 0) break; // a slot coming free calls us again
         const seq = this.#wakeSeq;
         let claims: ClaimedTask[] = [];
-        const { rows, byKey } = this.#claimReady(this.#store.driver, wanted, Date.now());
+        this.#claimDriver ??= this.#store.driver.withAffinity();
+        const { rows, byKey } = this.#claimReady(this.#claimDriver, wanted, Date.now());
         try {
           claims = await rows;
         } catch (err) {

@@ -44,8 +44,27 @@ export interface Driver extends Queryable {
    * promise is settled when the transaction is); any failed statement fails the transaction.
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  /**
+   * A view of this driver for one stream of work (a runner's write lane, its claims) whose statements and
+   * transactions prefer the connection that stream used last, when it is idle: its prepared statements are
+   * planned there already. Drivers with a single connection return a plain view of themselves. A view owns
+   * no connection: its `close()` closes nothing.
+   */
+  withAffinity(): Driver;
   /** Closes every connection. Idempotent. */
   close(): Promise<void>;
+}
+
+/** `driver`'s statements and transactions, with a `close()` that closes nothing (see {@link Driver.withAffinity}). */
+export function viewOf(driver: Driver): Driver {
+  const view: Driver = {
+    query: (sql, params) => driver.query(sql, params),
+    run: (sql, params) => driver.run(sql, params),
+    transaction: (fn) => driver.transaction(fn),
+    withAffinity: () => view,
+    close: async () => undefined,
+  };
+  return view;
 }
 
 /** The SQL fragments that differ between backends. */

@@ -17,7 +17,7 @@ import { postgresMigrations } from "../store/migrations.js";
 import { PostgresDriver } from "../store/postgres/driver.js";
 import { postgresDialect, postgresHooks } from "../store/postgres/dialect.js";
 import { SqlStore } from "../store/sql-store.js";
-import type { Queryable } from "../store/store.js";
+import type { Driver, Queryable } from "../store/store.js";
 import { TenantConfig, TenantCredentials, type TenantConfigInit } from "./tenant.js";
 
 const ALPHANUMERIC = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -162,8 +162,16 @@ export class DatabaseAdmin {
       await tx.run(`REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
       // The engine tables are created as the tenant, so the tenant owns them.
       await tx.run(`SET LOCAL ROLE ${role}`);
+      const inTx: Driver = {
+        ...tx,
+        transaction: async () => {
+          throw new Error("nested transaction");
+        },
+        withAffinity: () => inTx,
+        close: async () => undefined,
+      };
       const store = new SqlStore(
-        { ...tx, transaction: async () => { throw new Error("nested transaction"); }, close: async () => undefined },
+        inTx,
         postgresDialect(schemaName),
         postgresMigrations,
         postgresHooks(schemaName),

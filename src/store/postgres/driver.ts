@@ -110,6 +110,24 @@ export function clientConfig(target: PostgresTarget, sslmode: string | undefined
   };
 }
 
+/** The connection a stream of work used last (see {@link PostgresDriver.withAffinity}). */
+interface Affinity {
+  client: pg.PoolClient | undefined;
+}
+
+/**
+ * Makes the pool hand out `client` next, if it is idle. pg-pool keeps its idle clients in `_idle` and hands
+ * out the last one (on the next tick after `connect()`); it has no public way to ask for a given client, so
+ * this moves the client's entry to the end. Should pg-pool's internals change, only the preference is lost
+ * (test/store/postgres-affinity.test.ts checks that it holds).
+ */
+function preferIdle(pool: pg.Pool, client: pg.PoolClient): void {
+  const idle = (pool as unknown as { _idle?: Array<{ client?: unknown }> })._idle;
+  if (!Array.isArray(idle)) return;
+  const i = idle.findIndex((item) => item.client === client);
+  if (i >= 0 && i < idle.length - 1) idle.push(...idle.splice(i, 1));
+}
+
 /** A `pg` pool behind the {@link Driver} interface. */
 export class PostgresDriver implements Driver {
   private constructor(
@@ -194,19 +212,66 @@ export class PostgresDriver implements Driver {
   }
 
   /**
+   * A view whose statements and transactions take the connection it used last when that one is idle, else
+   * any. PostgreSQL plans a prepared statement once per connection, and the engine's outcome statement
+   * costs several milliseconds to parse and plan (more than a batch of outcomes takes to run): a runner's
+   * write lane and its claims, each kept on its own connection, plan their statements once instead of
+   * once on every connection of the pool. It is a preference, not a reservation: the connection stays in
+   * the pool for everyone else (runners sharing the pool, other work of this one).
+   */
+  withAffinity(): Driver {
+    const affinity: Affinity = { client: undefined };
+    return {
+      query: async <R>(sql: string, params?: readonly unknown[]) =>
+        (await this.#onClient(affinity, (c) => this.exec(c, sql, params))).rows as R[],
+      run: async (sql: string, params?: readonly unknown[]) =>
+        (await this.#onClient(affinity, (c) => this.exec(c, sql, params))).rowCount ?? 0,
+      transaction: (fn) => this.#transaction(fn, affinity),
+      withAffinity: () => this.withAffinity(),
+      // The view owns no connection: closing the driver closes them.
+      close: async () => undefined,
+    };
+  }
+
+  /** Checks a client out of the pool, the affinity's own when it is idle. */
+  async #connect(affinity: Affinity | undefined): Promise<pg.PoolClient> {
+    if (affinity?.client) preferIdle(this.pool, affinity.client);
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw mapPostgresError(err, this.target.display);
+    }
+    if (affinity) affinity.client = client;
+    return client;
+  }
+
+  /** Runs `use` on a client of the affinity; as `pool.query` does, a client whose statement failed is closed. */
+  async #onClient<T>(affinity: Affinity, use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#connect(affinity);
+    try {
+      const result = await use(client);
+      client.release();
+      return result;
+    } catch (err) {
+      client.release(err instanceof Error ? err : true);
+      throw err;
+    }
+  }
+
+  /**
    * The pool's clients run in `pg`'s pipeline mode: statements sent before earlier ones answered go out at
    * once. A transaction uses it to save round trips: `BEGIN` travels with the first statement, the
    * statements `fn` sends together travel together, and the {@link Transaction.runAtCommit} writes travel
    * with `COMMIT`. Order is kept: the server runs them as sent.
    */
-  async transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#transaction(fn, undefined);
+  }
+
+  async #transaction<T>(fn: (tx: Transaction) => Promise<T>, affinity: Affinity | undefined): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient;
-      try {
-        client = await this.pool.connect();
-      } catch (err) {
-        throw mapPostgresError(err, this.target.display);
-      }
+      const client = await this.#connect(affinity);
       /** Every statement sent in this transaction; all are settled before the client goes back to the pool. */
       const sent: Array<Promise<unknown>> = [];
       const atCommit: Array<[string, readonly unknown[] | undefined]> = [];

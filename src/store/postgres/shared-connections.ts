@@ -76,6 +76,10 @@ export class SharedPostgresDriver implements Driver {
     return this.inner.transaction(fn);
   }
 
+  withAffinity(): Driver {
+    return this.inner.withAffinity();
+  }
+
   async close(): Promise<void> {
     if (this.released) return;
     this.released = true;

@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SqliteTarget } from "../../database-url.js";
-import type { Dialect, Driver, Queryable, Transaction } from "../store.js";
+import { viewOf, type Dialect, type Driver, type Queryable, type Transaction } from "../store.js";
 import { ConfigurationError } from "../../errors.js";
 import { mapSqliteError } from "./errors.js";
 
@@ -113,6 +113,11 @@ export class SqliteDriver implements Driver {
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {
     return this.serial(() => this.withAsyncBusyWait(() => this.exec(sql, params).changes));
+  }
+
+  /** One connection: every stream of work already uses it. */
+  withAffinity(): Driver {
+    return viewOf(this);
   }
 
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -219,6 +224,10 @@ export class SharedSqliteDriver implements Driver {
 
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.entry.driver.transaction(fn);
+  }
+
+  withAffinity(): Driver {
+    return viewOf(this);
   }
 
   /** Reads a PRAGMA's current value (used by tests and diagnostics). */

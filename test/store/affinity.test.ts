@@ -1,0 +1,106 @@
+/**
+ * `Driver.withAffinity()` (store.ts): a view for one stream of work (a runner's write lane, its claims).
+ * On both backends the view runs statements and transactions like its driver. On PostgreSQL it takes the
+ * connection it used last whenever that one is idle, even when the pool would hand out another one first,
+ * so the statements it prepared there are not parsed and planned again on another connection; when that
+ * connection is busy it takes another one instead of waiting.
+ */
+import type pg from "pg";
+import { afterEach, expect, it } from "vitest";
+import { parseDatabaseUrl, quoteIdent } from "../../src/database-url.js";
+import { openStore, type OpenedStore } from "../../src/store/open-store.js";
+import type { PostgresDriver } from "../../src/store/postgres/driver.js";
+import type { SharedPostgresDriver } from "../../src/store/postgres/shared-connections.js";
+import type { Driver } from "../../src/store/store.js";
+import { forEachBackend, type TestBackend } from "../support/backends.js";
+import { freshDatabase } from "../support/runner.js";
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+let opened: OpenedStore | undefined;
+afterEach(async () => {
+  await opened?.close();
+  opened = undefined;
+});
+
+async function open(backend: TestBackend, poolSize: number): Promise<{ driver: Driver; t: string }> {
+  const db = await freshDatabase(backend);
+  opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize, logger: silent });
+  const driver = opened.store.driver;
+  const t = db.schema ? `${quoteIdent(db.schema)}.t` : "t";
+  if (db.schema) await driver.run(`CREATE SCHEMA ${quoteIdent(db.schema)}`);
+  await driver.run(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`);
+  return { driver, t };
+}
+
+forEachBackend((backend) => {
+  it("a view runs statements and transactions on its driver's database", async () => {
+    const { driver, t } = await open(backend, 3);
+    const view = driver.withAffinity();
+    expect(await view.run(`INSERT INTO ${t} (id, v) VALUES (1, 'a')`)).toBe(1);
+    await view.transaction(async (tx) => {
+      await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'b')`);
+      tx.runAtCommit(`UPDATE ${t} SET v = v || '!'`);
+    });
+    await expect(
+      view.transaction(async (tx) => {
+        await tx.run(`INSERT INTO ${t} (id, v) VALUES (3, 'c')`);
+        throw new Error("roll back");
+      }),
+    ).rejects.toThrow("roll back");
+    const rows = await driver.query<{ id: number; v: string }>(`SELECT id, v FROM ${t} ORDER BY id`);
+    expect(rows.map((r) => [Number(r.id), r.v])).toEqual([[1, "a!"], [2, "b!"]]);
+    expect((await view.query<{ v: string }>(`SELECT v FROM ${t} WHERE id = ?`, [2])).map((r) => r.v)).toEqual(["b!"]);
+    // Closing a view closes nothing: the driver still works.
+    await view.close();
+    expect(await driver.query(`SELECT id FROM ${t}`)).toHaveLength(2);
+  });
+
+  if (backend.name === "postgres") {
+    const pid = async (q: { query: Driver["query"] }) => Number((await q.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))[0]!.pid);
+
+    it("a view takes the connection it used last when the pool would hand out another first", async () => {
+      const { driver } = await open(backend, 3);
+      const pool = ((driver as SharedPostgresDriver).inner as PostgresDriver).pool;
+      const view = driver.withAffinity();
+      const mine = await pid(view);
+      // Put a second idle connection on top of the pool's idle list: the pool hands that one out next.
+      const a = await pool.connect();
+      const b = await pool.connect();
+      const pids = [(a as unknown as { processID: number }).processID, (b as unknown as { processID: number }).processID];
+      expect(pids).toContain(mine);
+      const other = pids.find((p) => p !== mine)!;
+      (pids[0] === mine ? a : b).release();
+      (pids[0] === mine ? b : a).release();
+      expect(await pid(driver)).toBe(other); // the pool's own choice
+      (await pool.connect()).release(); // (that was `other` again: it is back on top)
+      expect(await pid(view)).toBe(mine);
+      expect(await view.transaction((tx) => pid(tx))).toBe(mine);
+      // A second view keeps to its own connection.
+      const second = driver.withAffinity();
+      const its = await pid(second);
+      expect(await pid(view)).toBe(mine);
+      expect(await pid(second)).toBe(its);
+    });
+
+    it("a view whose connection is busy takes another one instead of waiting", async () => {
+      const { driver } = await open(backend, 3);
+      const pool = ((driver as SharedPostgresDriver).inner as PostgresDriver).pool;
+      const view = driver.withAffinity();
+      const mine = await pid(view);
+      let held: pg.PoolClient | undefined;
+      // Check connections out until the view's own is among them.
+      const out: pg.PoolClient[] = [];
+      while (!held) {
+        const c = await pool.connect();
+        out.push(c);
+        if ((c as unknown as { processID: number }).processID === mine) held = c;
+      }
+      for (const c of out) if (c !== held) c.release();
+      const meanwhile = await pid(view);
+      expect(meanwhile).not.toBe(mine);
+      held.release();
+      // It now prefers the connection it used last.
+      expect(await pid(view)).toBe(meanwhile);
+    });
+  }
+});
