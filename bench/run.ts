@@ -541,8 +541,8 @@ function fmt(x: number, digits?: number): string {
 const spread = (values: number[]) => (values.length > 1 ? `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}` : "—");
 
 /** The engine's PostgreSQL figures from this run, for the peer ratios. */
-function engineTasksPerSec(bench: WorkloadName): number {
-  const r = rows.get(`postgres/${bench}`);
+function engineTasksPerSec(bench: WorkloadName, big = false): number {
+  const r = rows.get(`postgres/${bench}${big ? "/big" : ""}`);
   return r ? median(r.reps.map((m) => m.tasks / (m.elapsedMs / 1000))) : NaN;
 }
 function engineLatencyP50(): number {
@@ -560,7 +560,10 @@ function peerLines(): string[] {
     const rate = median(rates);
     const vs = (["simple", "pipeline", "parallel"] as const)
       .filter((b) => rows.has(`postgres/${b}`))
-      .map((b) => `${b} ${fmt(engineTasksPerSec(b) / rate, 3)}`)
+      .map((b) => {
+        const big = engineTasksPerSec(b, true);
+        return `${b} ${fmt(engineTasksPerSec(b) / rate, 3)}${Number.isFinite(big) ? ` (N=${BIG_N}: ${fmt(big / rate, 3)})` : ""}`;
+      })
       .join(", ");
     lines.push(
       [
@@ -636,11 +639,13 @@ function cpuBoundNote(): string | undefined {
     parts.push(`pgbench ${fmt(most)} commits/s (reached ${fmt((100 * pgbenchRate) / most, 0)}%)`);
   }
   for (const b of ["simple", "pipeline", "parallel"] as const) {
-    const r = rows.get(`postgres/${b}`);
-    if (!r || r.reps.some((m) => m.serverCpuUs === undefined)) continue;
-    const most = median(r.reps.map((m) => bound(m.cpuUs, m.serverCpuUs!, m.tasks)));
-    const vs = Number.isFinite(pgbenchRate) ? ` = ${fmt(most / pgbenchRate, 2)}× the pgbench ceiling` : "";
-    parts.push(`${b} ${fmt(most)} tasks/s${vs} (reached ${fmt((100 * engineTasksPerSec(b)) / most, 0)}%)`);
+    for (const big of [false, true]) {
+      const r = rows.get(`postgres/${b}${big ? "/big" : ""}`);
+      if (!r || r.reps.some((m) => m.serverCpuUs === undefined)) continue;
+      const most = median(r.reps.map((m) => bound(m.cpuUs, m.serverCpuUs!, m.tasks)));
+      const vs = Number.isFinite(pgbenchRate) ? ` = ${fmt(most / pgbenchRate, 2)}× the pgbench ceiling` : "";
+      parts.push(`${b}${big ? ` N=${BIG_N}` : ""} ${fmt(most)} tasks/s${vs} (reached ${fmt((100 * engineTasksPerSec(b, big)) / most, 0)}%)`);
+    }
   }
   if (!parts.length) return undefined;
   return `- CPU bound on this machine's ${cores} cores (${cores} ÷ (node + server CPU per task), medians of the repetitions; nothing can go faster, whatever it overlaps): ${parts.join("; ")}.`;
@@ -651,7 +656,7 @@ function peerNotes(): string[] {
   const missing = peers.flatMap((p) => (["simple", "pipeline", "parallel"] as const).filter((b) => benches.includes(b) && !p.workloads.includes(b)).map((b) => `${p.label}: ${b}`));
   const setup = peers.map((p) => `${p.key} ${fmt(median(peerSetupMs.get(p.key) ?? []), 0)} ms`).join(", ");
   return [
-    `- ceiling: ${CEILING_SECONDS} s of single-row INSERTs, each its own autocommit transaction, over ${CEILING_CONNECTIONS} connections (group commit), into a scratch table in a fresh schema; pgbench \`-n -M prepared -c ${CEILING_CONNECTIONS} -j 2\` (p50 column = its average latency) and a loop of ${CEILING_CONNECTIONS} \`pg.Client\`s in this process; row counts checked. "our PG tasks/s = x × ceiling": the engine's tasks/s on PostgreSQL in this run ÷ the ceiling's commits/s.`,
+    `- ceiling: ${CEILING_SECONDS} s of single-row INSERTs, each its own autocommit transaction, over ${CEILING_CONNECTIONS} connections (group commit), into a scratch table in a fresh schema; pgbench \`-n -M prepared -c ${CEILING_CONNECTIONS} -j 2\` (p50 column = its average latency) and a loop of ${CEILING_CONNECTIONS} \`pg.Client\`s in this process; row counts checked. "our PG tasks/s = x × ceiling": the engine's tasks/s on PostgreSQL in this run ÷ the ceiling's commits/s (at N = ${N}, and in parentheses at N = ${BIG_N} when it ran: a run of ${N} executions lasts tens of milliseconds, so its start and its tail weigh more than in the ceiling's ${CEILING_SECONDS} s).`,
     `- peers (rows "peer …"): each repetition of each peer on a fresh PostgreSQL database (BullMQ-Redis: a fresh key prefix, obliterated after), created and dropped around it, interleaved with the engine in the same repetition loop; the peer's benches run in the engine's order on that one database after a verified warm-up each (${Math.min(PEER_N, WARMUP_WORKFLOWS)} units / ${WARMUP_RUNS} chains). N = ${PEER_N} units per throughput phase (the engine's N unless --peer-n), ${PEER_RUNS} latency chains${PEER_RUNS !== RUNS ? ` (the engine: ${RUNS})` : ""}; C = ${C} jobs/steps in flight; PostgreSQL pool ${POOL_SIZE} (the engine's dbPoolSize default). Units: simple = 1 step computing 2i+1; pipeline = 3 dependent steps each adding 1 (x0 = 1000i+7); parallel = setup → 3 branches → merge; every unit's value checked and every step counted (exactly once).`,
     `- "done" for a peer = the peer has recorded completion: graphile — the job rows are gone from \`_private_jobs\` (its \`job:complete\` event fires before the DELETE is sent, so the bench polls the table every 2 ms after the last handler); pg-boss — every job of the run in state \`completed\` (polled every 2 ms after the last handler); BullMQ — the Worker's \`completed\` event for every step of the unit; DBOS — \`handle.getResult()\`.`,
     "- cloaca/peer: the engine's figure on PostgreSQL from this run ÷ the peer's (tasks/s: > 1 = cloaca faster; latency p50: > 1 = cloaca slower). Peers' p50/p95 are given for the latency rows only. SQL stmts and round trips per task for peers: the same `pg.Client` counters as the engine (every peer uses the same `pg` module), background polling included; commits are not shown for peers (their writes often hide in `SELECT f(...)` calls the counter cannot classify).",
