@@ -39,7 +39,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { DefaultRunner, type Logger, type WorkflowResult } from "../src/index.js";
+import { DefaultRunner, type Logger, type WorkflowResult } from "./engine.js";
 import { pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
 import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startRegion, type Measured, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";

@@ -25,7 +25,7 @@ import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { DatabaseAdmin, DefaultRunner, WorkflowBuilder, type TenantCredentials } from "../src/index.js";
+import { DatabaseAdmin, DefaultRunner, WorkflowBuilder, type TenantCredentials } from "./engine.js";
 
 type Mode = "withSchema" | "role per tenant";
 

@@ -3,7 +3,7 @@
  * `READY <pid>` once it is working. Usage: worker-process.ts <url> <schema> <concurrency>.
  */
 import { fileURLToPath } from "node:url";
-import { runWorker } from "../src/index.js";
+import { runWorker } from "./engine.js";
 
 const [url, schema, concurrency] = process.argv.slice(2);
 if (!url || !schema || !concurrency) throw new Error("usage: worker-process.ts <url> <schema> <concurrency>");

@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { DefaultRunner } from "../src/index.js";
+import { DefaultRunner } from "./engine.js";
 import { WORKLOADS } from "./workloads.js";
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@
  * Completed on its first attempt, and the final-context keys and values for *this* input, so a result
  * delivered to the wrong caller is caught too).
  */
-import { WorkflowBuilder, type Context, type Workflow, type WorkflowResult } from "../src/index.js";
+import { WorkflowBuilder, type Context, type Workflow, type WorkflowResult } from "./engine.js";
 
 export type WorkloadName = "simple" | "pipeline" | "parallel";
 
