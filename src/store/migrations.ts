@@ -128,6 +128,25 @@ export const postgresMigrations: readonly Migration[] = [
       `CREATE INDEX {i}cloaca_events_created ON {p}cloaca_events USING brin (created_at)`,
     ],
   },
+  {
+    version: 3,
+    name: "keys compared byte by byte",
+    statements: [
+      // Ids, task ids, workflow names, statuses and owners are only ever compared for equality (and ids
+      // for a tie-break order): none needs the database's linguistic collation. Under any collation but
+      // "C"/"POSIX" (en_US.UTF-8, and C.UTF-8 too before PostgreSQL 17) every comparison of them, in every
+      // index lookup, goes through strcoll on null-terminated copies; "C" compares the bytes. It also
+      // orders ids as SQLite does. Changing only the collation rewrites no table, but rebuilds the indexes
+      // on these columns (the tables are locked meanwhile).
+      `ALTER TABLE {p}cloaca_runners ALTER COLUMN id TYPE TEXT COLLATE "C"`,
+      `ALTER TABLE {p}cloaca_executions ALTER COLUMN id TYPE TEXT COLLATE "C", ` +
+        `ALTER COLUMN workflow_name TYPE TEXT COLLATE "C", ALTER COLUMN status TYPE TEXT COLLATE "C"`,
+      `ALTER TABLE {p}cloaca_tasks ALTER COLUMN execution_id TYPE TEXT COLLATE "C", ` +
+        `ALTER COLUMN task_id TYPE TEXT COLLATE "C", ALTER COLUMN workflow_name TYPE TEXT COLLATE "C", ` +
+        `ALTER COLUMN status TYPE TEXT COLLATE "C", ALTER COLUMN claimed_by TYPE TEXT COLLATE "C"`,
+      `ALTER TABLE {p}cloaca_events ALTER COLUMN execution_id TYPE TEXT COLLATE "C", ALTER COLUMN task_id TYPE TEXT COLLATE "C"`,
+    ],
+  },
 ];
 
 /** Fills in the table prefix. Index names are never schema-qualified (they live beside their table). */

@@ -1,12 +1,23 @@
 /**
- * Retention (`cleanupExecutions`, `cleanupEvents`) on both backends, and on PostgreSQL the index layout of
- * migration 2: what it removed (the executions' status index, the events' sequence key) must not break the
- * queries that used them.
+ * Retention (`cleanupExecutions`, `cleanupEvents`) on both backends, and on PostgreSQL the schema layout of
+ * the later migrations: what migration 2 removed (the executions' status index, the events' sequence key)
+ * must not break the queries that used them; migration 3's byte-wise collation of the keys must leave the
+ * claim on its partial index, and must apply to a schema that already holds executions.
  */
+import pg from "pg";
 import { expect, it } from "vitest";
+import { parseDatabaseUrl } from "../../src/database-url.js";
 import { ExecutionNotFoundError, WorkflowBuilder } from "../../src/index.js";
-import { forEachBackend, pgQuery } from "../support/backends.js";
+import { openStore } from "../../src/store/open-store.js";
+import { forEachBackend, pgQuery, pgUrl } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Resolves once the millisecond clock has passed `ms`. */
+async function clockPast(ms: number): Promise<void> {
+  while (Date.now() <= ms) await new Promise((r) => setImmediate(r));
+}
 
 let seq = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++seq}`;
@@ -28,7 +39,7 @@ forEachBackend((backend) => {
     const held = await runner.start(name, { hold: true });
     const cutoff = new Date(Date.now() + 1);
     const after = await runner.execute(name); // ends after the cutoff
-    while (Date.now() <= cutoff.getTime()) await new Promise((r) => setImmediate(r));
+    await clockPast(cutoff.getTime());
 
     expect(await runner.cleanupExecutions({ olderThan: cutoff })).toBe(2);
     const left = (await runner.listExecutions()).map((e) => e.executionId).sort();
@@ -38,11 +49,14 @@ forEachBackend((backend) => {
       expect(await runner.getExecutionEvents(r.executionId)).toEqual([]);
     }
     expect((await runner.getExecutionEvents(after.executionId)).length).toBeGreaterThan(0);
-    // A running execution is never deleted, however old.
+    // A running execution is never deleted, however old. (`olderThan: 0` is "ended before now": let the
+    // millisecond clock pass the last finish first.)
+    await clockPast(Date.now());
     expect(await runner.cleanupExecutions({ olderThan: 0 })).toBe(1);
     expect((await runner.listExecutions()).map((e) => e.executionId)).toEqual([held.id]);
     release();
     expect((await held.wait()).status).toBe("Completed");
+    await clockPast(Date.now());
     expect(await runner.cleanupExecutions({ olderThan: 0 })).toBe(1);
     expect(await runner.listExecutions()).toEqual([]);
   });
@@ -55,7 +69,7 @@ forEachBackend((backend) => {
     const oldEvents = (await runner.getExecutionEvents(old.executionId)).length;
     expect(oldEvents).toBeGreaterThan(0);
     const cutoff = new Date(Date.now() + 1);
-    while (Date.now() <= cutoff.getTime()) await new Promise((r) => setImmediate(r));
+    await clockPast(cutoff.getTime());
     const recent = await runner.execute(name);
     const recentEvents = await runner.getExecutionEvents(recent.executionId);
 
@@ -90,6 +104,106 @@ forEachBackend((backend) => {
         [db.schema],
       );
       expect(options!.reloptions).toEqual(["fillfactor=75"]);
+    });
+
+    /** The collation of each engine key column of `schema`, as `table.column: collation`. */
+    const keyCollations = async (schema: string) =>
+      (
+        await pgQuery<{ col: string }>(
+          `SELECT c.relname || '.' || a.attname || ': ' || COALESCE(co.collname, '-') AS col FROM pg_attribute a ` +
+            `JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace ` +
+            `LEFT JOIN pg_collation co ON co.oid = a.attcollation ` +
+            `WHERE n.nspname = $1 AND c.relname IN ('cloaca_runners', 'cloaca_executions', 'cloaca_tasks', 'cloaca_events') ` +
+            `AND a.attname IN ('id', 'execution_id', 'task_id', 'workflow_name', 'status', 'claimed_by') ORDER BY 1`,
+          [schema],
+        )
+      ).map((r) => r.col);
+    const KEYS_IN_C = [
+      "cloaca_events.execution_id: C",
+      "cloaca_events.task_id: C",
+      "cloaca_executions.id: C",
+      "cloaca_executions.status: C",
+      "cloaca_executions.workflow_name: C",
+      "cloaca_runners.id: C",
+      "cloaca_tasks.claimed_by: C",
+      "cloaca_tasks.execution_id: C",
+      "cloaca_tasks.status: C",
+      "cloaca_tasks.task_id: C",
+      "cloaca_tasks.workflow_name: C",
+    ];
+
+    it("migration 3: the keys compare byte by byte (collation C), and the claim still walks the Ready index", async () => {
+      const db = await freshDatabase(backend);
+      const opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize: 2, logger: silent });
+      try {
+        await opened.store.migrate();
+        expect(await keyCollations(db.schema!)).toEqual(KEYS_IN_C);
+        // The claim of queued work, as the engine sends it, captured instead of run.
+        let sent: { sql: string; params: readonly unknown[] } | undefined;
+        const capture = {
+          query: async <R>(sql: string, params?: readonly unknown[]) => {
+            sent = { sql, params: params ?? [] };
+            return [] as R[];
+          },
+          run: async () => 0,
+        };
+        await opened.store.claim(capture, "R1", 32, ["wf"], Date.now());
+        let n = 0;
+        const text = sent!.sql.replace(/\?/g, () => `$${++n}`);
+        const client = new pg.Client({ connectionString: pgUrl });
+        await client.connect();
+        try {
+          await client.query("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off");
+          await client.query(`PREPARE claim AS ${text}`);
+          const quote = (x: string) => `'${x.replace(/'/g, "''")}'`;
+          const literal = (v: unknown): string =>
+            typeof v === "number" ? String(v) : Array.isArray(v) ? quote(`{${v.map((x) => `"${String(x)}"`).join(",")}}`) : quote(String(v));
+          const plan = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE claim(${sent!.params.map(literal).join(", ")})`)).rows
+            .map((r) => r["QUERY PLAN"])
+            .join("\n");
+          expect(plan).toContain("Index Scan using cloaca_tasks_ready on cloaca_tasks c");
+          expect(plan).toContain("Index Scan using cloaca_executions_pkey on cloaca_executions e");
+        } finally {
+          await client.end();
+        }
+      } finally {
+        await opened.close();
+      }
+    });
+
+    it("migration 3 applies to a schema that already holds executions, which stay readable and runnable", async () => {
+      const db = await freshDatabase(backend);
+      const name = unique("collate");
+      let open = true;
+      const wf = new WorkflowBuilder(name)
+        .task("a", (ctx) => ctx.set("a", 1))
+        .task("b", { dependencies: ["a"] }, async (ctx) => {
+          if (open) throw new Error("not yet"); // fails the first execution's b for good (no retries)
+          ctx.set("b", 1);
+        })
+        .build({ register: false });
+      const before = await openRunner(db, { workflows: [wf] });
+      const failed = await before.execute(name);
+      expect(failed.status).toBe("Failed");
+      await before.shutdown();
+      // Back to the layout of version 2: the keys in the database's default collation.
+      const q = (t: string) => `"${db.schema}".${t}`;
+      const back = (cols: string[]) => cols.map((c) => `ALTER COLUMN ${c} TYPE TEXT COLLATE pg_catalog."default"`).join(", ");
+      await pgQuery(`ALTER TABLE ${q("cloaca_runners")} ${back(["id"])}`);
+      await pgQuery(`ALTER TABLE ${q("cloaca_executions")} ${back(["id", "workflow_name", "status"])}`);
+      await pgQuery(`ALTER TABLE ${q("cloaca_tasks")} ${back(["execution_id", "task_id", "workflow_name", "status", "claimed_by"])}`);
+      await pgQuery(`ALTER TABLE ${q("cloaca_events")} ${back(["execution_id", "task_id"])}`);
+      await pgQuery(`DELETE FROM ${q("cloaca_migrations")} WHERE version = 3`);
+      expect((await keyCollations(db.schema!)).filter((c) => c.endsWith(": C"))).toEqual([]);
+
+      open = false;
+      const after = await openRunner(db, { workflows: [wf] });
+      expect(await keyCollations(db.schema!)).toEqual(KEYS_IN_C);
+      const old = await after.getExecution(failed.executionId);
+      expect([old.status, old.taskResults.map((t) => t.status)]).toEqual(["Failed", ["Completed", "Failed"]]);
+      expect((await after.getExecutionEvents(failed.executionId)).map((e) => e.type)).toContain("execution_failed");
+      const again = await after.execute(name);
+      expect([again.status, again.finalContext.get("b")]).toEqual(["Completed", 1]);
     });
   }
 });
