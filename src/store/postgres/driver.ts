@@ -119,7 +119,7 @@ interface Affinity {
  * Makes the pool hand out `client` next, if it is idle. pg-pool keeps its idle clients in `_idle` and hands
  * out the last one (on the next tick after `connect()`); it has no public way to ask for a given client, so
  * this moves the client's entry to the end. Should pg-pool's internals change, only the preference is lost
- * (test/store/postgres-affinity.test.ts checks that it holds).
+ * (test/store/affinity.test.ts checks that it holds).
  */
 function preferIdle(pool: pg.Pool, client: pg.PoolClient): void {
   const idle = (pool as unknown as { _idle?: Array<{ client?: unknown }> })._idle;
