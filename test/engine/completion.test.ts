@@ -6,7 +6,6 @@
  * directly, on both backends, with real takeovers and competing claims.
  */
 import { randomUUID } from "node:crypto";
-import pg from "pg";
 import { afterEach, expect, it } from "vitest";
 import { WorkflowBuilder } from "../../src/index.js";
 import { parseDatabaseUrl } from "../../src/database-url.js";
@@ -16,8 +15,9 @@ import { openStore, type OpenedStore } from "../../src/store/open-store.js";
 import { isOneTripRefused, WriteSet, type SqlStore } from "../../src/store/sql-store.js";
 import type { ClaimedTask, DependencyState, TaskInputs } from "../../src/store/store.js";
 import type { JsonObject } from "../../src/types.js";
-import { forEachBackend, pgQuery, pgUrl, type TestBackend } from "../support/backends.js";
+import { forEachBackend, pgQuery, type TestBackend } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
+import { capturing, genericPlan } from "../support/plans.js";
 import { until } from "../support/wait.js";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -327,34 +327,13 @@ forEachBackend((backend) => {
       const { executionId } = await addExecution(store);
       const [x, y] = await store.claimKeys(store.driver, "R1", ["x", "y"].map((taskId) => ({ executionId, taskId })), Date.now());
       // The statement and parameters the runner would send, captured instead of run.
-      let sent: { sql: string; params: readonly unknown[] } | undefined;
-      const capture = {
-        query: async <R>(sql: string, params?: readonly unknown[]) => {
-          sent = { sql, params: params ?? [] };
-          return [{ fin: null, adj: null, adv: null, snap: null }] as R[];
-        },
-        run: async () => 0,
-      };
+      const capture = capturing([{ fin: null, adj: null, adv: null, snap: null }]);
       const outcomes = [completed(x!), completed(y!)];
-      await recordOutcomesAtOnce(store, capture, "R1", Date.now(), outcomes, () => false, oneTripPlan(outcomes, knowing({}, []))!).effects;
-      let n = 0;
-      const text = sent!.sql.replace(/\?/g, () => `$${++n}`);
-      const literal = (v: unknown) => (v === null || v === undefined ? "NULL" : typeof v === "number" ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
-      const client = new pg.Client({ connectionString: pgUrl });
-      await client.connect();
-      try {
-        // As on the engine's own connections (store/postgres/driver.ts).
-        await client.query("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off");
-        await client.query(`PREPARE one_trip AS ${text}`);
-        const plan = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE one_trip(${sent!.params.map(literal).join(", ")})`)).rows
-          .map((r) => r["QUERY PLAN"])
-          .join("\n");
-        // fin, the outcomes' update: each row looked up by its key.
-        expect(plan).toMatch(/Update on cloaca_tasks t .*\n.*Nested Loop.*\n.*Subquery Scan on v.*\n.*\n.*\n.*Index Scan using cloaca_tasks_pkey on cloaca_tasks t /);
-        expect(plan).not.toContain("cloaca_tasks_claimed");
-      } finally {
-        await client.end();
-      }
+      await recordOutcomesAtOnce(store, capture.q, "R1", Date.now(), outcomes, () => false, oneTripPlan(outcomes, knowing({}, []))!).effects;
+      const plan = await genericPlan(capture.sent());
+      // fin, the outcomes' update: each row looked up by its key.
+      expect(plan).toMatch(/Update on cloaca_tasks t .*\n.*Nested Loop.*\n.*Subquery Scan on v.*\n.*\n.*\n.*Index Scan using cloaca_tasks_pkey on cloaca_tasks t /);
+      expect(plan).not.toContain("cloaca_tasks_claimed");
     });
 
     it("one round trip refuses a batch that would skip a dependent: a sibling the runner believed running failed elsewhere", async () => {

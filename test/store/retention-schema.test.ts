@@ -4,12 +4,12 @@
  * must not break the queries that used them; migration 3's byte-wise collation of the keys must leave the
  * claim on its partial index, and must apply to a schema that already holds executions.
  */
-import pg from "pg";
 import { expect, it } from "vitest";
 import { parseDatabaseUrl } from "../../src/database-url.js";
 import { ExecutionNotFoundError, WorkflowBuilder } from "../../src/index.js";
 import { openStore } from "../../src/store/open-store.js";
-import { forEachBackend, pgQuery, pgUrl } from "../support/backends.js";
+import { forEachBackend, pgQuery } from "../support/backends.js";
+import { capturing, genericPlan } from "../support/plans.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
@@ -139,33 +139,11 @@ forEachBackend((backend) => {
         await opened.store.migrate();
         expect(await keyCollations(db.schema!)).toEqual(KEYS_IN_C);
         // The claim of queued work, as the engine sends it, captured instead of run.
-        let sent: { sql: string; params: readonly unknown[] } | undefined;
-        const capture = {
-          query: async <R>(sql: string, params?: readonly unknown[]) => {
-            sent = { sql, params: params ?? [] };
-            return [] as R[];
-          },
-          run: async () => 0,
-        };
-        await opened.store.claim(capture, "R1", 32, ["wf"], Date.now());
-        let n = 0;
-        const text = sent!.sql.replace(/\?/g, () => `$${++n}`);
-        const client = new pg.Client({ connectionString: pgUrl });
-        await client.connect();
-        try {
-          await client.query("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off");
-          await client.query(`PREPARE claim AS ${text}`);
-          const quote = (x: string) => `'${x.replace(/'/g, "''")}'`;
-          const literal = (v: unknown): string =>
-            typeof v === "number" ? String(v) : Array.isArray(v) ? quote(`{${v.map((x) => `"${String(x)}"`).join(",")}}`) : quote(String(v));
-          const plan = (await client.query<{ "QUERY PLAN": string }>(`EXPLAIN EXECUTE claim(${sent!.params.map(literal).join(", ")})`)).rows
-            .map((r) => r["QUERY PLAN"])
-            .join("\n");
-          expect(plan).toContain("Index Scan using cloaca_tasks_ready on cloaca_tasks c");
-          expect(plan).toContain("Index Scan using cloaca_executions_pkey on cloaca_executions e");
-        } finally {
-          await client.end();
-        }
+        const capture = capturing();
+        await opened.store.claim(capture.q, "R1", 32, ["wf"], Date.now());
+        const plan = await genericPlan(capture.sent());
+        expect(plan).toContain("Index Scan using cloaca_tasks_ready on cloaca_tasks c");
+        expect(plan).toContain("Index Scan using cloaca_executions_pkey on cloaca_executions e");
       } finally {
         await opened.close();
       }
@@ -177,8 +155,8 @@ forEachBackend((backend) => {
       let open = true;
       const wf = new WorkflowBuilder(name)
         .task("a", (ctx) => ctx.set("a", 1))
-        .task("b", { dependencies: ["a"] }, async (ctx) => {
-          if (open) throw new Error("not yet"); // fails the first execution's b for good (no retries)
+        .task("b", { dependencies: ["a"], retry: { maxAttempts: 1 } }, async (ctx) => {
+          if (open) throw new Error("not yet"); // fails the first execution's b for good
           ctx.set("b", 1);
         })
         .build({ register: false });
