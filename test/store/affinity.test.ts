@@ -71,15 +71,22 @@ forEachBackend((backend) => {
       const other = pids.find((p) => p !== mine)!;
       (pids[0] === mine ? a : b).release();
       (pids[0] === mine ? b : a).release();
-      expect(await pid(driver)).toBe(other); // the pool's own choice
-      (await pool.connect()).release(); // (that was `other` again: it is back on top)
+      expect(await pid(driver)).toBe(other); // the pool's own choice (and `other` is back on top)
       expect(await pid(view)).toBe(mine);
       expect(await view.transaction((tx) => pid(tx))).toBe(mine);
-      // A second view keeps to its own connection.
+      // Two views used at once take two connections; each keeps to its own afterwards, although the pool
+      // would next hand out the one released last (the outer transaction's).
       const second = driver.withAffinity();
-      const its = await pid(second);
-      expect(await pid(view)).toBe(mine);
+      let its = 0;
+      expect(
+        await view.transaction(async (tx) => {
+          its = await pid(second);
+          return pid(tx);
+        }),
+      ).toBe(mine);
+      expect(its).not.toBe(mine);
       expect(await pid(second)).toBe(its);
+      expect(await pid(view)).toBe(mine);
     });
 
     it("a view whose connection is busy takes another one instead of waiting", async () => {
