@@ -147,6 +147,18 @@ export const postgresMigrations: readonly Migration[] = [
       `ALTER TABLE {p}cloaca_events ALTER COLUMN execution_id TYPE TEXT COLLATE "C", ALTER COLUMN task_id TYPE TEXT COLLATE "C"`,
     ],
   },
+  {
+    version: 4,
+    name: "room for the executions' new versions",
+    statements: [
+      // An execution row gets a new version for every outcome counted against it and one more, wider (the
+      // final context), when it ends; an update is HOT (no index entry) only if the new version fits on its
+      // page. With a quarter of each page free, 58% of the finishing updates of `simple` still wrote an entry
+      // into each of the table's three indexes (pg_stat_user_tables); with half free, most fit. It applies to
+      // pages filled from now on.
+      `ALTER TABLE {p}cloaca_executions SET (fillfactor = 50)`,
+    ],
+  },
 ];
 
 /** Fills in the table prefix. Index names are never schema-qualified (they live beside their table). */
