@@ -343,12 +343,16 @@ interface Row {
   baselines: BaselineResult[];
 }
 const rows = new Map<string, Row>();
+const rowKey = (backend: Backend, bench: BenchName | "baseline", big = false) => `${backend}/${bench}${big ? "/big" : ""}`;
+/** A row of this run, created on first use (`big`: the N=--big-n runs of the workload). */
 function row(backend: Backend, bench: BenchName | "baseline", big = false): Row {
-  const k = `${backend}/${bench}${big ? "/big" : ""}`;
+  const k = rowKey(backend, bench, big);
   let r = rows.get(k);
   if (!r) rows.set(k, (r = { backend, bench, reps: [], baselines: [] }));
   return r;
 }
+/** A row of this run, if it ran. */
+const ranRow = (backend: Backend, bench: BenchName | "baseline", big = false) => rows.get(rowKey(backend, bench, big));
 const settingsSeen = new Map<Backend, Set<string>>();
 const ceilings: CeilingResult[] = [];
 const peerRows = new Map<string, Measured[]>();
@@ -542,11 +546,11 @@ const spread = (values: number[]) => (values.length > 1 ? `${fmt(Math.min(...val
 
 /** The engine's PostgreSQL figures from this run, for the peer ratios. */
 function engineTasksPerSec(bench: WorkloadName, big = false): number {
-  const r = rows.get(`postgres/${bench}${big ? "/big" : ""}`);
+  const r = ranRow("postgres", bench, big);
   return r ? median(r.reps.map((m) => m.tasks / (m.elapsedMs / 1000))) : NaN;
 }
 function engineLatencyP50(): number {
-  const r = rows.get("postgres/latency");
+  const r = ranRow("postgres", "latency");
   return r ? median(r.reps.map((m) => percentile(m.latenciesMs, 50))) : NaN;
 }
 const ratio = (x: number) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2)}×` : "—");
@@ -559,7 +563,7 @@ function peerLines(): string[] {
     const rates = cs.map((c) => c.commits / (c.elapsedMs / 1000));
     const rate = median(rates);
     const vs = (["simple", "pipeline", "parallel"] as const)
-      .filter((b) => rows.has(`postgres/${b}`))
+      .filter((b) => ranRow("postgres", b))
       .map((b) => {
         const big = engineTasksPerSec(b, true);
         return `${b} ${fmt(engineTasksPerSec(b) / rate, 3)}${Number.isFinite(big) ? ` (N=${BIG_N}: ${fmt(big / rate, 3)})` : ""}`;
@@ -640,7 +644,7 @@ function cpuBoundNote(): string | undefined {
   }
   for (const b of ["simple", "pipeline", "parallel"] as const) {
     for (const big of [false, true]) {
-      const r = rows.get(`postgres/${b}${big ? "/big" : ""}`);
+      const r = ranRow("postgres", b, big);
       if (!r || r.reps.some((m) => m.serverCpuUs === undefined)) continue;
       const most = median(r.reps.map((m) => bound(m.cpuUs, m.serverCpuUs!, m.tasks)));
       const vs = Number.isFinite(pgbenchRate) ? ` = ${fmt(most / pgbenchRate, 2)}× the pgbench ceiling` : "";
@@ -693,7 +697,7 @@ function report(started: number, pgDescription: string | undefined): number {
   ];
   const lines: string[] = [];
   for (const backend of backends) {
-    const base = rows.get(`${backend}/baseline`)!;
+    const base = ranRow(backend, "baseline")!;
     const commitRate = median(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)));
     const commitP50 = median(base.baselines.map((b) => percentile(b.latenciesMs, 50)));
     const commitP95 = median(base.baselines.map((b) => percentile(b.latenciesMs, 95)));
@@ -701,10 +705,8 @@ function report(started: number, pgDescription: string | undefined): number {
     lines.push(
       `| ${backend} | baseline: 1-row INSERT, autocommit, 1 connection | ${fmt(median(base.baselines.map((b) => b.commits)), 0)} | 1 | — | ${fmt(commitRate)} commits/s | ${fmt(commitP50)} | ${fmt(commitP95)} | 1 commit | ${spread(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)))} | 1 | 1 | 1 | — | — |`,
     );
-    for (const key of benches.flatMap((b) => [b, `${b}/big`])) {
-      const bench = key.split("/")[0] as BenchName;
-      const big = key.endsWith("/big");
-      const r = rows.get(`${backend}/${key}`);
+    for (const [bench, big] of benches.flatMap((b) => [[b, false], [b, true]] as const)) {
+      const r = ranRow(backend, bench, big);
       if (!r) continue;
       const per = (f: (m: Measured) => number) => median(r.reps.map(f));
       const tasksPerSec = r.reps.map((m) => m.tasks / (m.elapsedMs / 1000));
@@ -775,7 +777,7 @@ function report(started: number, pgDescription: string | undefined): number {
     const top = [...sqlProfile.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25);
     log("\nSQL profile (measured regions, all workloads; wall ms until result, on PostgreSQL incl. queueing on the client):");
     for (const backend of backends) {
-      const bs = rows.get(`${backend}/baseline`)?.baselines ?? [];
+      const bs = ranRow(backend, "baseline")?.baselines ?? [];
       const mean = bs.reduce((a, b) => a + b.latenciesMs.reduce((x, y) => x + y, 0), 0) / Math.max(1, bs.reduce((a, b) => a + b.commits, 0));
       log(`  (${backend} baseline, same run: ${mean.toFixed(3)} ms mean per 1-row autocommit INSERT)`);
     }
