@@ -15,15 +15,10 @@ export interface Captured {
 /** A queryable that records the last statement sent through it and answers `rows` without running it. */
 export function capturing(rows: Record<string, unknown>[] = []): { q: Queryable; sent(): Captured } {
   let last: Captured | undefined;
+  const record = (sql: string, params: readonly unknown[] | undefined) => void (last = { sql, params: params ?? [] });
   const q: Queryable = {
-    query: async <R>(sql: string, params?: readonly unknown[]) => {
-      last = { sql, params: params ?? [] };
-      return rows as R[];
-    },
-    run: async (sql: string, params?: readonly unknown[]) => {
-      last = { sql, params: params ?? [] };
-      return 0;
-    },
+    query: async <R>(sql: string, params?: readonly unknown[]) => (record(sql, params), rows as R[]),
+    run: async (sql: string, params?: readonly unknown[]) => (record(sql, params), 0),
   };
   return {
     q,
