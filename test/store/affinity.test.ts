@@ -6,35 +6,16 @@
  * connection is busy it takes another one instead of waiting.
  */
 import type pg from "pg";
-import { afterEach, expect, it } from "vitest";
-import { parseDatabaseUrl, quoteIdent } from "../../src/database-url.js";
-import { openStore, type OpenedStore } from "../../src/store/open-store.js";
+import { expect, it } from "vitest";
 import type { PostgresDriver } from "../../src/store/postgres/driver.js";
 import type { SharedPostgresDriver } from "../../src/store/postgres/shared-connections.js";
 import type { Driver } from "../../src/store/store.js";
-import { forEachBackend, type TestBackend } from "../support/backends.js";
-import { freshDatabase } from "../support/runner.js";
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-let opened: OpenedStore | undefined;
-afterEach(async () => {
-  await opened?.close();
-  opened = undefined;
-});
-
-async function open(backend: TestBackend, poolSize: number): Promise<{ driver: Driver; t: string }> {
-  const db = await freshDatabase(backend);
-  opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize, logger: silent });
-  const driver = opened.store.driver;
-  const t = db.schema ? `${quoteIdent(db.schema)}.t` : "t";
-  if (db.schema) await driver.run(`CREATE SCHEMA ${quoteIdent(db.schema)}`);
-  await driver.run(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`);
-  return { driver, t };
-}
+import { forEachBackend } from "../support/backends.js";
+import { withTable } from "../support/store.js";
 
 forEachBackend((backend) => {
   it("a view runs statements and transactions on its driver's database", async () => {
-    const { driver, t } = await open(backend, 3);
+    const { driver, t } = await withTable(backend, 3);
     const view = driver.withAffinity();
     expect(await view.run(`INSERT INTO ${t} (id, v) VALUES (1, 'a')`)).toBe(1);
     await view.transaction(async (tx) => {
@@ -59,7 +40,7 @@ forEachBackend((backend) => {
     const pid = async (q: { query: Driver["query"] }) => Number((await q.query<{ pid: number }>("SELECT pg_backend_pid() AS pid"))[0]!.pid);
 
     it("a view takes the connection it used last when the pool would hand out another first", async () => {
-      const { driver } = await open(backend, 3);
+      const { driver } = await withTable(backend, 3);
       const pool = ((driver as SharedPostgresDriver).inner as PostgresDriver).pool;
       const view = driver.withAffinity();
       const mine = await pid(view);
@@ -90,7 +71,7 @@ forEachBackend((backend) => {
     });
 
     it("a view whose connection is busy takes another one instead of waiting", async () => {
-      const { driver } = await open(backend, 3);
+      const { driver } = await withTable(backend, 3);
       const pool = ((driver as SharedPostgresDriver).inner as PostgresDriver).pool;
       const view = driver.withAffinity();
       const mine = await pid(view);

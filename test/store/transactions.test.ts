@@ -5,30 +5,10 @@
  * transaction — even when the caller swallowed the error — so nothing half-done is ever committed.
  */
 import net from "node:net";
-import { afterEach, expect, it, vi } from "vitest";
-import { parseDatabaseUrl, quoteIdent } from "../../src/database-url.js";
-import { openStore, type OpenedStore } from "../../src/store/open-store.js";
+import { expect, it, vi } from "vitest";
 import type { Driver } from "../../src/store/store.js";
-import { forEachBackend, type TestBackend } from "../support/backends.js";
-import { freshDatabase } from "../support/runner.js";
-
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-let opened: OpenedStore | undefined;
-afterEach(async () => {
-  await opened?.close();
-  opened = undefined;
-});
-
-/** A driver on a fresh database with an empty table `t` (id primary key, v), and the table's name. */
-async function withTable(backend: TestBackend): Promise<{ driver: Driver; t: string }> {
-  const db = await freshDatabase(backend);
-  opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize: 2, logger: silent });
-  const driver = opened.store.driver;
-  const t = db.schema ? `${quoteIdent(db.schema)}.t` : "t";
-  if (db.schema) await driver.run(`CREATE SCHEMA ${quoteIdent(db.schema)}`);
-  await driver.run(`CREATE TABLE ${t} (id INTEGER PRIMARY KEY, v TEXT NOT NULL)`);
-  return { driver, t };
-}
+import { forEachBackend } from "../support/backends.js";
+import { withTable } from "../support/store.js";
 
 /** Runs `fn` as a transaction over a table holding row (1, 'kept'): it must fail and leave only that row. */
 async function expectRolledBack(driver: Driver, t: string, fn: Parameters<Driver["transaction"]>[0]): Promise<void> {
