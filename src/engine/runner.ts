@@ -26,6 +26,7 @@ import { evaluateRule } from "../workflow/rules.js";
 import type { Workflow } from "../workflow/workflow.js";
 import { AbortReason, runAttempt } from "./attempt.js";
 import { ancestorsOf, diffContext, taskInput, toDelta, type ContextDelta } from "./context-flow.js";
+import { newExecutionId } from "./execution-ids.js";
 import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type OneTripPlan, type Outcome, type OutcomeEffects } from "./completion.js";
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
@@ -604,8 +605,8 @@ export class DefaultRunner {
     const wf = this.#lookup(workflowName);
     if (!wf) throw new WorkflowNotFoundError(workflowName, this.workflows());
     const store = this.#store;
-    const id = randomUUID();
     const now = Date.now();
+    const id = newExecutionId(now);
     const rootIds = wf.roots();
     const roots = rootIds.length;
     let reserved = 0;

@@ -11,13 +11,9 @@ import { openStore } from "../../src/store/open-store.js";
 import { forEachBackend, pgQuery } from "../support/backends.js";
 import { capturing, genericPlan } from "../support/plans.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
+import { clockPast } from "../support/wait.js";
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
-/** Resolves once the millisecond clock has passed `ms`. */
-async function clockPast(ms: number): Promise<void> {
-  while (Date.now() <= ms) await new Promise((r) => setImmediate(r));
-}
 
 let seq = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++seq}`;

@@ -47,3 +47,8 @@ export async function until(
     await new Promise((r) => setTimeout(r, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
   }
 }
+
+/** Resolves once the millisecond clock has passed `ms` (for tests that need two distinct timestamps). */
+export async function clockPast(ms: number): Promise<void> {
+  while (Date.now() <= ms) await new Promise((r) => setImmediate(r));
+}
