@@ -514,8 +514,16 @@ async function main(): Promise<number> {
         index += m.executions;
         globalThis.gc?.();
         const after = process.memoryUsage().rss;
-        rssRows.push({ backend, n: RSS_N, before, peak: Math.max(peak, after), after, tasksPerSec: m.tasks / (m.elapsedMs / 1000), gc: typeof globalThis.gc === "function" });
-        log(`[${phase}] RSS ${(before / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} → ${(after / 2 ** 20).toFixed(0)} MB`);
+        // The same workload again at N=BIG_N, on the database these executions filled: beside the fresh
+        // database's N=BIG_N row, it shows whether the engine slows down as its tables grow.
+        let later: number | undefined;
+        if (BIG_N > 0) {
+          const h = await throughput(opened.runner, backend, WORKLOADS.pipeline, BIG_N, index, `${phase}, then N=${BIG_N}`);
+          index += h.executions;
+          later = h.tasks / (h.elapsedMs / 1000);
+        }
+        rssRows.push({ backend, n: RSS_N, before, peak: Math.max(peak, after), after, tasksPerSec: m.tasks / (m.elapsedMs / 1000), later, gc: typeof globalThis.gc === "function" });
+        log(`[${phase}] RSS ${(before / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} → ${(after / 2 ** 20).toFixed(0)} MB${later ? `; then N=${BIG_N} on that database ${later.toFixed(0)} tasks/s` : ""}`);
       } finally {
         await withTimeout(`${phase}: shutdown`, 30_000, opened.close());
       }
@@ -526,7 +534,7 @@ async function main(): Promise<number> {
 }
 
 /** Runner RSS around one run of RSS_N pipeline executions submitted at once. */
-const rssRows: Array<{ backend: Backend; n: number; before: number; peak: number; after: number; tasksPerSec: number; gc: boolean }> = [];
+const rssRows: Array<{ backend: Backend; n: number; before: number; peak: number; after: number; tasksPerSec: number; later: number | undefined; gc: boolean }> = [];
 
 // ------------------------------------------------------------------ the table
 
@@ -744,11 +752,19 @@ function report(started: number, pgDescription: string | undefined): number {
         "",
         `Runner RSS: ${RSS_N} \`pipeline\` executions (${RSS_N * 3} tasks) submitted at once, C = ${C}, every result checked`,
         "",
-        "| backend | N | RSS before MB | peak MB | after MB | tasks/s |",
-        "|---|--:|--:|--:|--:|--:|",
-        ...rssRows.map((r) => `| ${r.backend} | ${r.n} | ${fmt(r.before / 2 ** 20, 0)} | ${fmt(r.peak / 2 ** 20, 0)} | ${fmt(r.after / 2 ** 20, 0)} | ${fmt(r.tasksPerSec)} |`),
+        `| backend | N | RSS before MB | peak MB | after MB | tasks/s |${BIG_N > 0 ? ` then N=${BIG_N} on that database: tasks/s (× a fresh database's) |` : ""}`,
+        `|---|--:|--:|--:|--:|--:|${BIG_N > 0 ? "--:|" : ""}`,
+        ...rssRows.map((r) => {
+          const fresh = ranRow(r.backend, "pipeline", true);
+          const vsFresh = r.later !== undefined && fresh ? ` (${fmt(r.later / median(fresh.reps.map((m) => m.tasks / (m.elapsedMs / 1000))), 2)}×)` : "";
+          const later = BIG_N > 0 ? ` ${r.later !== undefined ? `${fmt(r.later)}${vsFresh}` : "—"} |` : "";
+          return `| ${r.backend} | ${r.n} | ${fmt(r.before / 2 ** 20, 0)} | ${fmt(r.peak / 2 ** 20, 0)} | ${fmt(r.after / 2 ** 20, 0)} | ${fmt(r.tasksPerSec)} |${later}`;
+        }),
         "",
         `- RSS of this whole process (engine, bench, drivers; results of all N executions are held until checked), sampled every 25 ms; "after" is read once all results were checked${rssRows[0]!.gc ? ", after a forced GC" : " (no forced GC: node runs without --expose-gc)"}.`,
+        ...(BIG_N > 0
+          ? [`- then: ${BIG_N} more \`pipeline\` executions submitted at once on the same runner and database, which now hold the ${RSS_N} above (one run; every result checked); in parentheses, ÷ the median of the \`pipeline\` N=${BIG_N} rows above, each on a fresh database. Below 1, the engine slows down as its tables grow; above 1 is partly warmth: this runner has just run the ${RSS_N}, those rows ran after a warm-up of ${WARMUP_WORKFLOWS}.`]
+          : []),
       ]
     : [];
 
