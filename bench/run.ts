@@ -516,12 +516,14 @@ async function main(): Promise<number> {
         const after = process.memoryUsage().rss;
         // The same workload again at N=BIG_N, on the database these executions filled: beside the fresh
         // database's N=BIG_N row, it shows whether the engine slows down as its tables grow.
-        let later: number | undefined;
-        if (BIG_N > 0) {
-          const h = await throughput(opened.runner, backend, WORKLOADS.pipeline, BIG_N, index, `${phase}, then N=${BIG_N}`);
+        // REPS runs, the median reported (the database grows by BIG_N executions each time).
+        const laterRuns: number[] = [];
+        for (let r = 0; BIG_N > 0 && r < REPS; r++) {
+          const h = await throughput(opened.runner, backend, WORKLOADS.pipeline, BIG_N, index, `${phase}, then N=${BIG_N} (${r + 1}/${REPS})`);
           index += h.executions;
-          later = h.tasks / (h.elapsedMs / 1000);
+          laterRuns.push(h.tasks / (h.elapsedMs / 1000));
         }
+        const later = laterRuns.length ? median(laterRuns) : undefined;
         rssRows.push({ backend, n: RSS_N, before, peak: Math.max(peak, after), after, tasksPerSec: m.tasks / (m.elapsedMs / 1000), later, gc: typeof globalThis.gc === "function" });
         log(`[${phase}] RSS ${(before / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} → ${(after / 2 ** 20).toFixed(0)} MB${later ? `; then N=${BIG_N} on that database ${later.toFixed(0)} tasks/s` : ""}`);
       } finally {
@@ -763,7 +765,7 @@ function report(started: number, pgDescription: string | undefined): number {
         "",
         `- RSS of this whole process (engine, bench, drivers; results of all N executions are held until checked), sampled every 25 ms; "after" is read once all results were checked${rssRows[0]!.gc ? ", after a forced GC" : " (no forced GC: node runs without --expose-gc)"}.`,
         ...(BIG_N > 0
-          ? [`- then: ${BIG_N} more \`pipeline\` executions submitted at once on the same runner and database, which now hold the ${RSS_N} above (one run; every result checked); in parentheses, ÷ the median of the \`pipeline\` N=${BIG_N} rows above, each on a fresh database. Below 1, the engine slows down as its tables grow; above 1 is partly warmth: this runner has just run the ${RSS_N}, those rows ran after a warm-up of ${WARMUP_WORKFLOWS}.`]
+          ? [`- then: ${BIG_N} more \`pipeline\` executions submitted at once on the same runner and database, which now hold the ${RSS_N} above, ${REPS} time(s) (the database grows by ${BIG_N} each time), the median; every result checked; in parentheses, ÷ the median of the \`pipeline\` N=${BIG_N} rows above, each on a fresh database. Below 1, the engine slows down as its tables grow; above 1 is partly warmth: this runner has just run the ${RSS_N}, those rows ran after a warm-up of ${WARMUP_WORKFLOWS}.`]
           : []),
       ]
     : [];
