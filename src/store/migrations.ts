@@ -159,6 +159,19 @@ export const postgresMigrations: readonly Migration[] = [
       `ALTER TABLE {p}cloaca_executions SET (fillfactor = 50)`,
     ],
   },
+  {
+    version: 5,
+    name: "tasks kept with their execution by the engine",
+    statements: [
+      // The foreign key from tasks to executions ran its check for every task inserted: a query through
+      // the executions' key (by SPI, in a trigger) that also takes a key-share lock on the execution row.
+      // The engine keeps the two together itself: a task row is only ever inserted in the statement that
+      // inserts its execution, and retention deletes an execution's tasks in the transaction that deletes
+      // it (SqlStore.cleanupExecutions), which is all the cascade did. A task row whose execution is gone
+      // would never be claimed: every claim looks the execution up and wants it Running.
+      `ALTER TABLE {p}cloaca_tasks DROP CONSTRAINT cloaca_tasks_execution_id_fkey`,
+    ],
+  },
 ];
 
 /** Fills in the table prefix. Index names are never schema-qualified (they live beside their table). */

@@ -2,7 +2,8 @@
  * Retention (`cleanupExecutions`, `cleanupEvents`) on both backends, and on PostgreSQL the schema layout of
  * the later migrations: what migration 2 removed (the executions' status index, the events' sequence key)
  * must not break the queries that used them; migration 3's byte-wise collation of the keys must leave the
- * claim on its partial index, and must apply to a schema that already holds executions.
+ * claim on its partial index, and must apply to a schema that already holds executions; after migration 5
+ * no foreign key ties tasks to executions, so retention must delete the task rows itself.
  */
 import { expect, it } from "vitest";
 import { parseDatabaseUrl } from "../../src/database-url.js";
@@ -30,8 +31,16 @@ forEachBackend((backend) => {
       })
       .task("b", { dependencies: ["a"] }, (ctx) => ctx.set("b", 1))
       .build({ register: false });
-    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf] });
+    const db = await freshDatabase(backend);
+    const runner = await openRunner(db, { workflows: [wf] });
+    // Task rows by execution, read from the table (on PostgreSQL no foreign key cascades the delete).
+    const taskRows = async (executionId: string) => {
+      const table = db.schema ? `"${db.schema}".cloaca_tasks` : "cloaca_tasks";
+      const [row] = await runner.storeForTests.driver.query<{ n: unknown }>(`SELECT COUNT(*) AS n FROM ${table} WHERE execution_id = ?`, [executionId]);
+      return Number(row!.n);
+    };
     const done = [await runner.execute(name), await runner.execute(name)];
+    for (const r of done) expect(await taskRows(r.executionId)).toBe(2);
     const held = await runner.start(name, { hold: true });
     const cutoff = new Date(Date.now() + 1);
     const after = await runner.execute(name); // ends after the cutoff
@@ -43,7 +52,9 @@ forEachBackend((backend) => {
     for (const r of done) {
       await expect(runner.getExecution(r.executionId)).rejects.toBeInstanceOf(ExecutionNotFoundError);
       expect(await runner.getExecutionEvents(r.executionId)).toEqual([]);
+      expect(await taskRows(r.executionId)).toBe(0);
     }
+    expect(await taskRows(after.executionId)).toBe(2);
     expect((await runner.getExecutionEvents(after.executionId)).length).toBeGreaterThan(0);
     // A running execution is never deleted, however old. (`olderThan: 0` is "ended before now": let the
     // millisecond clock pass the last finish first.)
@@ -101,6 +112,19 @@ forEachBackend((backend) => {
       );
       // Migration 2 left a quarter of each page free; migration 4, half.
       expect(options!.reloptions).toEqual(["fillfactor=50"]);
+    });
+
+    it("migration 5: no foreign key between the engine's tables (the engine keeps tasks with their execution)", async () => {
+      const db = await freshDatabase(backend);
+      const name = unique("nofk");
+      const wf = new WorkflowBuilder(name).task("a", () => undefined).build({ register: false });
+      const runner = await openRunner(db, { workflows: [wf] });
+      expect((await runner.execute(name)).status).toBe("Completed");
+      const keys = await pgQuery<{ conname: string }>(
+        `SELECT con.conname FROM pg_constraint con JOIN pg_namespace n ON n.oid = con.connamespace WHERE n.nspname = $1 AND con.contype = 'f'`,
+        [db.schema],
+      );
+      expect(keys).toEqual([]);
     });
 
     /** The collation of each engine key column of `schema`, as `table.column: collation`. */
