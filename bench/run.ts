@@ -514,9 +514,9 @@ async function main(): Promise<number> {
         index += m.executions;
         globalThis.gc?.();
         const after = process.memoryUsage().rss;
-        // The same workload again at N=BIG_N, on the database these executions filled: beside the fresh
-        // database's N=BIG_N row, it shows whether the engine slows down as its tables grow.
-        // REPS runs, the median reported (the database grows by BIG_N executions each time).
+        // The same workload again at N=BIG_N, REPS times (median), on the database these executions filled
+        // (it grows by BIG_N each time): beside the fresh database's N=BIG_N row, it shows whether the
+        // engine slows down as its tables grow.
         const laterRuns: number[] = [];
         for (let r = 0; BIG_N > 0 && r < REPS; r++) {
           const h = await throughput(opened.runner, backend, WORKLOADS.pipeline, BIG_N, index, `${phase}, then N=${BIG_N} (${r + 1}/${REPS})`);
