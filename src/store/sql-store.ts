@@ -236,24 +236,44 @@ export interface OutcomeResults {
 }
 
 /** Decodes the one row of a PostgreSQL outcome statement (its columns are JSON arrays). */
-function outcomeResults(r: Record<string, unknown[] | null>): OutcomeResults {
+function outcomeResults(r: Record<string, unknown[] | null>, outputs: ReadonlyMap<string, string | null>): OutcomeResults {
   const written = new Set<string>();
-  for (const [eid, tid] of (r.fin ?? []) as string[][]) written.add(taskKey(eid!, tid!));
+  // The rows the statement wrote, as it wrote them (the output as it was sent): its snapshot rows hold them
+  // as they were before.
+  const wrote = new Map<string, Row>();
+  for (const [eid, tid, status, attempt, completedAt, error, skipReason] of (r.fin ?? []) as unknown[][]) {
+    const key = taskKey(String(eid), String(tid));
+    written.add(key);
+    wrote.set(key, {
+      task_status: status,
+      attempt,
+      task_completed_at: completedAt,
+      output_context: outputs.get(key) ?? null,
+      task_error: error,
+      skip_reason: skipReason,
+    });
+  }
   const counts = new Map<string, ExecutionCounts & { ended?: boolean }>();
   for (const [id, unfinished, failed, status, ended] of (r.adj ?? []) as unknown[][]) {
     counts.set(String(id), { unfinished: Number(unfinished), failed: Number(failed), status: status as ExecutionStatus, ended: ended === true });
   }
-  return { written, counts, advanced: ((r.adv ?? []) as Row[]).map(toAdvanced), finishing: collectSnapshots((r.snap ?? []) as Row[]) };
+  return { written, counts, advanced: ((r.adv ?? []) as Row[]).map(toAdvanced), finishing: collectSnapshots((r.snap ?? []) as Row[], wrote) };
 }
 
-/** Snapshot rows (an execution's columns with one task's, in task order) grouped by execution. */
-function collectSnapshots(rows: readonly Row[]): Map<string, ExecutionRows> {
+/**
+ * Snapshot rows (an execution's columns with one task's, in task order) grouped by execution. A task in
+ * `newer` (by {@link taskKey}) takes its task columns from there: a statement's snapshot cannot see what the
+ * same statement wrote.
+ */
+function collectSnapshots(rows: readonly Row[], newer?: ReadonlyMap<string, Row>): Map<string, ExecutionRows> {
   const out = new Map<string, { execution: ExecutionRecord; tasks: Array<TaskRecord & { output: JsonObject | undefined }> }>();
-  for (const r of rows) {
-    const id = String(r.id);
+  for (const row of rows) {
+    const id = String(row.id);
     let entry = out.get(id);
-    if (!entry) out.set(id, (entry = { execution: toExecution(r), tasks: [] }));
-    if (r.task_id === null || r.task_id === undefined) continue;
+    if (!entry) out.set(id, (entry = { execution: toExecution(row), tasks: [] }));
+    if (row.task_id === null || row.task_id === undefined) continue;
+    const wrote = newer?.get(taskKey(id, String(row.task_id)));
+    const r = wrote ? { ...row, ...wrote } : row;
     entry.tasks.push({
       ...toTask({ ...r, status: r.task_status, error_message: r.task_error, completed_at: r.task_completed_at }),
       output: parseJson(r.output_context),
@@ -322,18 +342,14 @@ export class SqlStore {
       `FROM ${d.keyedRows({ eid: "text", tid: "text", att: "int", st: "text", out: "text", err: "text", why: "text", due: "int", ord: "int" })} ` +
       `WHERE t.execution_id = v.eid AND t.task_id = v.tid AND t.status = 'Running' ` +
       `AND COALESCE(t.claimed_by, '') = ? AND t.attempt = v.att`;
-    // The task columns of a snapshot; `f`, when given, holds rows this statement wrote (newer than `t`).
-    const taskColumns = (f?: string) => {
-      const col = (c: string, as = c) => (f ? `CASE WHEN ${f}.task_id IS NULL THEN t.${c} ELSE ${f}.${c} END AS ${as}` : `t.${c} AS ${as}`);
-      return (
-        `t.task_id, ${col("status", "task_status")}, ${col("attempt")}, ${col("error_message", "task_error")}, ${col("skip_reason")}, ` +
-        `${col("started_at")}, ${col("completed_at", "task_completed_at")}, t.position, ${col("output_context")}`
-      );
-    };
+    // The task columns of a snapshot.
+    const taskColumns =
+      "t.task_id, t.status AS task_status, t.attempt, t.error_message AS task_error, t.skip_reason, " +
+      "t.started_at, t.completed_at AS task_completed_at, t.position, t.output_context";
     // Executions with their tasks (and the tasks' outputs), one query for any number of executions, each
     // looked up by key; `filter` (conditions on `e`) picks which.
     const snapshots = (filter: string) =>
-      `SELECT ${qualified("e", EXECUTION_COLUMNS)}, ${taskColumns()} ` +
+      `SELECT ${qualified("e", EXECUTION_COLUMNS)}, ${taskColumns} ` +
       `FROM ${d.keyedRows({ id: "text" })} ${d.lookup("inner", `${p}cloaca_executions`, "e", `e.id = v.id${filter}`)} ` +
       `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = e.id")} ORDER BY e.id, t.position`;
     // The claims' update of the rows `picked` chose, found by row id: picked locked them, so no other
@@ -383,8 +399,10 @@ export class SqlStore {
     // PostgreSQL: an outcome batch in one statement (see SqlStore.writeOutcomes). The attempts' outcomes are
     // written (fin) and counted against their executions (adj); the dependents are advanced by the edges
     // whose source row fin wrote, so a lost claim advances nothing; the `finishing` executions are read with
-    // their tasks, fin's rows standing in for the versions the statement cannot see. The parts vary the
-    // count's update (`adjust`, its FROM, what it returns) and add CTEs.
+    // their tasks. The statement cannot see the versions fin wrote: fin's rows come back (what the runner
+    // did not send itself), and stand in for them (outcomeResults; started_at is not written). (Joined here instead, fin is a CTE the planner believes holds one row, so it
+    // scanned fin once per task row read: with 240 outcomes, 7–10 of a batch's 13–20 ms.) The parts vary
+    // the count's update (`adjust`, its FROM, what it returns) and add CTEs.
     const outcomeStatement = (o: { before?: string; adjust: string; adjustFrom: string; adjusted: string; events: string; finishing: string; guard?: string }) => {
       if (!d.capabilities.writableCtes) return "";
       const adv = advanceText((on) => `JOIN fin s ON ${on}`);
@@ -397,10 +415,10 @@ export class SqlStore {
         `failed_tasks = x.failed_tasks + n.nf${o.adjust} FROM ${o.adjustFrom} WHERE x.id = n.xid ` +
         `RETURNING ${qualified("x", EXECUTION_COLUMNS)}, x.unfinished_tasks, x.failed_tasks${o.adjusted}), ` +
         `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ${o.events}` +
-        `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns("f")} FROM adj x ` +
-        `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} ` +
-        `LEFT JOIN fin f ON f.execution_id = t.execution_id AND f.task_id = t.task_id WHERE ${o.finishing}) ` +
-        `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status)) FROM fin) AS fin, ` +
+        `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns} FROM adj x ` +
+        `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} WHERE ${o.finishing}) ` +
+        `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status, attempt, completed_at, error_message, ` +
+        `skip_reason)) FROM fin) AS fin, ` +
         `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status${o.adjusted ? ", ended" : ""})) FROM adj) AS adj, ` +
         `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap${o.guard ?? ""}`
       );
@@ -796,11 +814,11 @@ export class SqlStore {
     runnerId: string,
     now: number,
   ): Promise<{ written: Set<string>; counts: Map<string, ExecutionCounts>; advanced: Advanced[]; finishing: Map<string, ExecutionRows> }> {
-    const finParams = this.finishParams(items, runnerId, now);
+    const { params: finParams, outputs } = this.finishParams(items, runnerId, now);
     const written = new Set<string>();
     if (this.capabilities.writableCtes) {
       const [r] = await tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomes, [...finParams, ...this.advanceParams(advances, runnerId, now)]);
-      return outcomeResults(r!);
+      return outcomeResults(r!, outputs);
     }
     const perExecution = new Map<string, { executionId: string; finished: number; failed: number }>();
     for (const r of await tx.query(this.sql.finishTasks, finParams)) {
@@ -834,24 +852,37 @@ export class SqlStore {
     now: number,
   ): Promise<OutcomeResults> {
     const fx = this.dialect.keyedRowsParams(finishes.map((f) => ({ xid: f.executionId, ctx: JSON.stringify(f.finalContext) })));
-    const params = [...this.finishParams(items, runnerId, now), ...fx, now, ...this.advanceParams(advances, runnerId, now), runnerId, now];
-    return tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomesFinishing, params).then(([r]) => outcomeResults(r!));
+    const fin = this.finishParams(items, runnerId, now);
+    const params = [...fin.params, ...fx, now, ...this.advanceParams(advances, runnerId, now), runnerId, now];
+    return tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomesFinishing, params).then(([r]) => outcomeResults(r!, fin.outputs));
   }
 
-  /** The parameters of the attempts' write (`finishTasks`, and the `fin` of the one-statement batches). */
-  private finishParams(items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>, runnerId: string, now: number): unknown[] {
-    const rows = items.map(({ claim, write }, ord) => ({
-      eid: claim.executionId,
-      tid: claim.taskId,
-      att: claim.attempt,
-      st: FINISHED_STATUS[write.kind],
-      out: write.kind === "completed" ? JSON.stringify(write.output) : null,
-      err: write.kind === "failed" || write.kind === "retry" ? write.error : null,
-      why: write.kind === "skipped" ? write.reason : null,
-      due: write.kind === "retry" ? write.readyAt : null,
-      ord,
-    }));
-    return [now, ...this.dialect.keyedRowsParams(rows), runnerId];
+  /**
+   * The parameters of the attempts' write (`finishTasks`, and the `fin` of the one-statement batches), and the
+   * output each attempt writes, by {@link taskKey}.
+   */
+  private finishParams(
+    items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>,
+    runnerId: string,
+    now: number,
+  ): { params: unknown[]; outputs: Map<string, string | null> } {
+    const outputs = new Map<string, string | null>();
+    const rows = items.map(({ claim, write }, ord) => {
+      const out = write.kind === "completed" ? JSON.stringify(write.output) : null;
+      outputs.set(taskKey(claim.executionId, claim.taskId), out);
+      return {
+        eid: claim.executionId,
+        tid: claim.taskId,
+        att: claim.attempt,
+        st: FINISHED_STATUS[write.kind],
+        out,
+        err: write.kind === "failed" || write.kind === "retry" ? write.error : null,
+        why: write.kind === "skipped" ? write.reason : null,
+        due: write.kind === "retry" ? write.readyAt : null,
+        ord,
+      };
+    });
+    return { params: [now, ...this.dialect.keyedRowsParams(rows), runnerId], outputs };
   }
 
   /**
