@@ -400,9 +400,10 @@ export class SqlStore {
     // written (fin) and counted against their executions (adj); the dependents are advanced by the edges
     // whose source row fin wrote, so a lost claim advances nothing; the `finishing` executions are read with
     // their tasks. The statement cannot see the versions fin wrote: fin's rows come back (what the runner
-    // did not send itself), and stand in for them (outcomeResults; started_at is not written). (Joined here instead, fin is a CTE the planner believes holds one row, so it
-    // scanned fin once per task row read: with 240 outcomes, 7–10 of a batch's 13–20 ms.) The parts vary
-    // the count's update (`adjust`, its FROM, what it returns) and add CTEs.
+    // did not send itself; started_at is not written) and stand in for them (outcomeResults). Joined here
+    // instead, fin is a CTE the planner believes holds one row, so it scanned fin once per task row read:
+    // with 240 outcomes, 7–10 of a batch's 13–20 ms. The parts vary the count's update (`adjust`, its FROM,
+    // what it returns) and add CTEs.
     const outcomeStatement = (o: { before?: string; adjust: string; adjustFrom: string; adjusted: string; events: string; finishing: string; guard?: string }) => {
       if (!d.capabilities.writableCtes) return "";
       const adv = advanceText((on) => `JOIN fin s ON ${on}`);
