@@ -235,20 +235,34 @@ export interface OutcomeResults {
   readonly finishing: Map<string, ExecutionRows>;
 }
 
+/** One attempt's row in the outcome write (`finishTasks`): `ord` is its position in the batch. */
+interface FinishRow {
+  readonly eid: string;
+  readonly tid: string;
+  readonly att: number;
+  readonly st: string;
+  readonly out: string | null;
+  readonly err: string | null;
+  readonly why: string | null;
+  readonly due: number | null;
+  readonly ord: number;
+}
+
 /** Decodes the one row of a PostgreSQL outcome statement (its columns are JSON arrays). */
-function outcomeResults(r: Record<string, unknown[] | null>, outputs: ReadonlyMap<string, string | null>): OutcomeResults {
+function outcomeResults(r: Record<string, unknown[] | null>, sent: readonly FinishRow[]): OutcomeResults {
   const written = new Set<string>();
-  // The rows the statement wrote, as it wrote them (the output as it was sent): its snapshot rows hold them
-  // as they were before.
+  // The rows the statement wrote, as it wrote them (by their position in `sent`, whose output they took):
+  // its snapshot rows hold them as they were before.
   const wrote = new Map<string, Row>();
-  for (const [eid, tid, status, attempt, completedAt, error, skipReason] of (r.fin ?? []) as unknown[][]) {
-    const key = taskKey(String(eid), String(tid));
+  for (const [ord, status, attempt, completedAt, error, skipReason] of (r.fin ?? []) as unknown[][]) {
+    const row = sent[Number(ord)]!;
+    const key = taskKey(row.eid, row.tid);
     written.add(key);
     wrote.set(key, {
       task_status: status,
       attempt,
       task_completed_at: completedAt,
-      output_context: outputs.get(key) ?? null,
+      output_context: row.out,
       task_error: error,
       skip_reason: skipReason,
     });
@@ -399,8 +413,8 @@ export class SqlStore {
     // PostgreSQL: an outcome batch in one statement (see SqlStore.writeOutcomes). The attempts' outcomes are
     // written (fin) and counted against their executions (adj); the dependents are advanced by the edges
     // whose source row fin wrote, so a lost claim advances nothing; the `finishing` executions are read with
-    // their tasks. The statement cannot see the versions fin wrote: fin's rows come back (what the runner
-    // did not send itself; started_at is not written) and stand in for them (outcomeResults). Joined here
+    // their tasks. The statement cannot see the versions fin wrote: fin's rows come back, by position (what
+    // the runner did not send itself; started_at is not written), and stand in for them (outcomeResults). Joined here
     // instead, fin is a CTE the planner believes holds one row, so it scanned fin once per task row read:
     // with 240 outcomes, 7–10 of a batch's 13–20 ms. The parts vary the count's update (`adjust`, its FROM,
     // what it returns) and add CTEs.
@@ -408,8 +422,8 @@ export class SqlStore {
       if (!d.capabilities.writableCtes) return "";
       const adv = advanceText((on) => `JOIN fin s ON ${on}`);
       return (
-        `WITH fin AS (${finishTasksText} RETURNING t.execution_id, t.task_id, t.status, t.attempt, t.started_at, ` +
-        `t.completed_at, t.output_context, t.error_message, t.skip_reason, v.ord), ` +
+        `WITH fin AS (${finishTasksText} RETURNING t.execution_id, t.task_id, t.status, t.attempt, t.completed_at, ` +
+        `t.error_message, t.skip_reason, v.ord), ` +
         `n AS (SELECT execution_id AS xid, SUM(CASE WHEN status <> 'Ready' THEN 1 ELSE 0 END) AS fin, ` +
         `SUM(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END) AS nf FROM fin GROUP BY execution_id), ${o.before ?? ""}` +
         `adj AS (UPDATE ${p}cloaca_executions AS x SET unfinished_tasks = x.unfinished_tasks - n.fin, ` +
@@ -418,8 +432,7 @@ export class SqlStore {
         `a AS MATERIALIZED (${adv.edges}), adv AS (${adv.update}), ${o.events}` +
         `snap AS (SELECT ${qualified("x", EXECUTION_COLUMNS)}, ${taskColumns} FROM adj x ` +
         `${d.lookup("left", `${p}cloaca_tasks`, "t", "t.execution_id = x.id")} WHERE ${o.finishing}) ` +
-        `SELECT (SELECT json_agg(json_build_array(execution_id, task_id, status, attempt, completed_at, error_message, ` +
-        `skip_reason)) FROM fin) AS fin, ` +
+        `SELECT (SELECT json_agg(json_build_array(ord, status, attempt, completed_at, error_message, skip_reason)) FROM fin) AS fin, ` +
         `(SELECT json_agg(json_build_array(id, unfinished_tasks, failed_tasks, status${o.adjusted ? ", ended" : ""})) FROM adj) AS adj, ` +
         `(SELECT json_agg(adv) FROM adv) AS adv, (SELECT json_agg(snap ORDER BY snap.id, snap.position) FROM snap) AS snap${o.guard ?? ""}`
       );
@@ -815,11 +828,11 @@ export class SqlStore {
     runnerId: string,
     now: number,
   ): Promise<{ written: Set<string>; counts: Map<string, ExecutionCounts>; advanced: Advanced[]; finishing: Map<string, ExecutionRows> }> {
-    const { params: finParams, outputs } = this.finishParams(items, runnerId, now);
+    const { params: finParams, rows } = this.finishParams(items, runnerId, now);
     const written = new Set<string>();
     if (this.capabilities.writableCtes) {
       const [r] = await tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomes, [...finParams, ...this.advanceParams(advances, runnerId, now)]);
-      return outcomeResults(r!, outputs);
+      return outcomeResults(r!, rows);
     }
     const perExecution = new Map<string, { executionId: string; finished: number; failed: number }>();
     for (const r of await tx.query(this.sql.finishTasks, finParams)) {
@@ -855,35 +868,27 @@ export class SqlStore {
     const fx = this.dialect.keyedRowsParams(finishes.map((f) => ({ xid: f.executionId, ctx: JSON.stringify(f.finalContext) })));
     const fin = this.finishParams(items, runnerId, now);
     const params = [...fin.params, ...fx, now, ...this.advanceParams(advances, runnerId, now), runnerId, now];
-    return tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomesFinishing, params).then(([r]) => outcomeResults(r!, fin.outputs));
+    return tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomesFinishing, params).then(([r]) => outcomeResults(r!, fin.rows));
   }
 
-  /**
-   * The parameters of the attempts' write (`finishTasks`, and the `fin` of the one-statement batches), and the
-   * output each attempt writes, by {@link taskKey}.
-   */
+  /** The parameters of the attempts' write (`finishTasks`, and the `fin` of the one-statement batches), and its rows. */
   private finishParams(
     items: ReadonlyArray<{ readonly claim: ClaimedTask; readonly write: TaskWrite }>,
     runnerId: string,
     now: number,
-  ): { params: unknown[]; outputs: Map<string, string | null> } {
-    const outputs = new Map<string, string | null>();
-    const rows = items.map(({ claim, write }, ord) => {
-      const out = write.kind === "completed" ? JSON.stringify(write.output) : null;
-      outputs.set(taskKey(claim.executionId, claim.taskId), out);
-      return {
-        eid: claim.executionId,
-        tid: claim.taskId,
-        att: claim.attempt,
-        st: FINISHED_STATUS[write.kind],
-        out,
-        err: write.kind === "failed" || write.kind === "retry" ? write.error : null,
-        why: write.kind === "skipped" ? write.reason : null,
-        due: write.kind === "retry" ? write.readyAt : null,
-        ord,
-      };
-    });
-    return { params: [now, ...this.dialect.keyedRowsParams(rows), runnerId], outputs };
+  ): { params: unknown[]; rows: FinishRow[] } {
+    const rows = items.map(({ claim, write }, ord) => ({
+      eid: claim.executionId,
+      tid: claim.taskId,
+      att: claim.attempt,
+      st: FINISHED_STATUS[write.kind],
+      out: write.kind === "completed" ? JSON.stringify(write.output) : null,
+      err: write.kind === "failed" || write.kind === "retry" ? write.error : null,
+      why: write.kind === "skipped" ? write.reason : null,
+      due: write.kind === "retry" ? write.readyAt : null,
+      ord,
+    }));
+    return { params: [now, ...this.dialect.keyedRowsParams(rows), runnerId], rows };
   }
 
   /**
