@@ -439,7 +439,7 @@ async function main(): Promise<number> {
               const big = await throughput(opened.runner, backend, w, BIG_N, index, `${phase} N=${BIG_N}`);
               index += big.executions;
               row(backend, bench, true).reps.push(big);
-              log(`[${phase} N=${BIG_N}] ${(big.tasks / (big.elapsedMs / 1000)).toFixed(0)} tasks/s`);
+              log(`[${phase} N=${BIG_N}] ${rateOf(big).toFixed(0)} tasks/s`);
             }
           }
         } finally {
@@ -452,7 +452,7 @@ async function main(): Promise<number> {
         const took = `${((performance.now() - t) / 1000).toFixed(1)} s incl. setup`;
         if (errors.length) log(`[${phase}] ${errors.length} WRONG RESULT(S) (${took})`);
         else if (bench === "latency") log(`[${phase}] p50 ${median(m.latenciesMs).toFixed(2)} ms (${took})`);
-        else log(`[${phase}] ${(m.tasks / (m.elapsedMs / 1000)).toFixed(0)} tasks/s (${took})`);
+        else log(`[${phase}] ${rateOf(m).toFixed(0)} tasks/s (${took})`);
         if (errors.length) return finish(started, pgDescription);
       }
 
@@ -489,7 +489,7 @@ async function main(): Promise<number> {
           peerSetupMs.set(peer.key, [...(peerSetupMs.get(peer.key) ?? []), r.setupMs]);
           for (const [bench, m] of r.measured) peerRows.set(`${peer.key}/${bench}`, [...(peerRows.get(`${peer.key}/${bench}`) ?? []), m]);
           const parts = [...r.measured].map(([bench, m]) =>
-            bench === "latency" ? `latency p50 ${median(m.latenciesMs).toFixed(2)} ms` : `${bench} ${(m.tasks / (m.elapsedMs / 1000)).toFixed(0)} tasks/s`,
+            bench === "latency" ? `latency p50 ${median(m.latenciesMs).toFixed(2)} ms` : `${bench} ${rateOf(m).toFixed(0)} tasks/s`,
           );
           log(`[peer ${peer.key} rep ${rep}/${REPS}] ${parts.join(", ")} (${((performance.now() - t) / 1000).toFixed(1)} s incl. fresh database)`);
           if (r.errors.length) {
@@ -521,10 +521,10 @@ async function main(): Promise<number> {
         for (let r = 0; BIG_N > 0 && r < REPS; r++) {
           const h = await throughput(opened.runner, backend, WORKLOADS.pipeline, BIG_N, index, `${phase}, then N=${BIG_N} (${r + 1}/${REPS})`);
           index += h.executions;
-          laterRuns.push(h.tasks / (h.elapsedMs / 1000));
+          laterRuns.push(rateOf(h));
         }
         const later = laterRuns.length ? median(laterRuns) : undefined;
-        rssRows.push({ backend, n: RSS_N, before, peak: Math.max(peak, after), after, tasksPerSec: m.tasks / (m.elapsedMs / 1000), later, gc: typeof globalThis.gc === "function" });
+        rssRows.push({ backend, n: RSS_N, before, peak: Math.max(peak, after), after, tasksPerSec: rateOf(m), later, gc: typeof globalThis.gc === "function" });
         log(`[${phase}] RSS ${(before / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} → ${(after / 2 ** 20).toFixed(0)} MB${later ? `; then N=${BIG_N} on that database ${later.toFixed(0)} tasks/s` : ""}`);
       } finally {
         await withTimeout(`${phase}: shutdown`, 30_000, opened.close());
@@ -554,11 +554,17 @@ function fmt(x: number, digits?: number): string {
 }
 const spread = (values: number[]) => (values.length > 1 ? `${fmt(Math.min(...values))}–${fmt(Math.max(...values))}` : "—");
 
-/** The engine's PostgreSQL figures from this run, for the peer ratios. */
-function engineTasksPerSec(bench: WorkloadName, big = false): number {
-  const r = ranRow("postgres", bench, big);
-  return r ? median(r.reps.map((m) => m.tasks / (m.elapsedMs / 1000))) : NaN;
+/** The tasks (steps) per second of one measured phase. */
+const rateOf = (m: Measured) => m.tasks / (m.elapsedMs / 1000);
+
+/** The median tasks/s of a workload's row in this run (NaN when it did not run). */
+function medianRate(backend: Backend, bench: WorkloadName, big = false): number {
+  const r = ranRow(backend, bench, big);
+  return r ? median(r.reps.map(rateOf)) : NaN;
 }
+
+/** The engine's PostgreSQL figures from this run, for the peer ratios. */
+const engineTasksPerSec = (bench: WorkloadName, big = false) => medianRate("postgres", bench, big);
 function engineLatencyP50(): number {
   const r = ranRow("postgres", "latency");
   return r ? median(r.reps.map((m) => percentile(m.latenciesMs, 50))) : NaN;
@@ -605,7 +611,7 @@ function peerLines(): string[] {
       if (!reps?.length) continue;
       const per = (f: (m: Measured) => number) => median(reps.map(f));
       const latencyRow = bench === "latency";
-      const tasksPerSec = reps.map((m) => m.tasks / (m.elapsedMs / 1000));
+      const tasksPerSec = reps.map(rateOf);
       const p50 = latencyRow ? per((m) => percentile(m.latenciesMs, 50)) : NaN;
       const p95 = latencyRow ? per((m) => percentile(m.latenciesMs, 95)) : NaN;
       const vs = latencyRow
@@ -719,7 +725,7 @@ function report(started: number, pgDescription: string | undefined): number {
       const r = ranRow(backend, bench, big);
       if (!r) continue;
       const per = (f: (m: Measured) => number) => median(r.reps.map(f));
-      const tasksPerSec = r.reps.map((m) => m.tasks / (m.elapsedMs / 1000));
+      const tasksPerSec = r.reps.map(rateOf);
       const p50 = per((m) => percentile(m.latenciesMs, 50));
       const p95 = per((m) => percentile(m.latenciesMs, 95));
       const perTask = (f: (c: SqlCounts) => number) => fmt(per((m) => f(m.counts) / m.tasks), 2);
@@ -757,8 +763,8 @@ function report(started: number, pgDescription: string | undefined): number {
         `| backend | N | RSS before MB | peak MB | after MB | tasks/s |${BIG_N > 0 ? ` then N=${BIG_N} on that database: tasks/s (× a fresh database's) |` : ""}`,
         `|---|--:|--:|--:|--:|--:|${BIG_N > 0 ? "--:|" : ""}`,
         ...rssRows.map((r) => {
-          const fresh = ranRow(r.backend, "pipeline", true);
-          const vsFresh = r.later !== undefined && fresh ? ` (${fmt(r.later / median(fresh.reps.map((m) => m.tasks / (m.elapsedMs / 1000))), 2)}×)` : "";
+          const fresh = medianRate(r.backend, "pipeline", true);
+          const vsFresh = r.later !== undefined && Number.isFinite(fresh) ? ` (${fmt(r.later / fresh, 2)}×)` : "";
           const later = BIG_N > 0 ? ` ${r.later !== undefined ? `${fmt(r.later)}${vsFresh}` : "—"} |` : "";
           return `| ${r.backend} | ${r.n} | ${fmt(r.before / 2 ** 20, 0)} | ${fmt(r.peak / 2 ** 20, 0)} | ${fmt(r.after / 2 ** 20, 0)} | ${fmt(r.tasksPerSec)} |${later}`;
         }),
