@@ -5,6 +5,7 @@
  * transaction — even when the caller swallowed the error — so nothing half-done is ever committed.
  */
 import net from "node:net";
+import pg from "pg";
 import { expect, it, vi } from "vitest";
 import type { Driver } from "../../src/store/store.js";
 import { forEachBackend } from "../support/backends.js";
@@ -99,7 +100,55 @@ forEachBackend((backend) => {
     expect(await rows(driver, t)).toEqual([[1, "not awaited"]]);
   });
 
+  it("a transaction of one statement commits it whole or not at all", async () => {
+    const { driver, t } = await withTable(backend);
+    // fn sends the statement and returns without waiting for its answer (as an outcome batch does).
+    const one = (sql: string) => {
+      let answer: Promise<number> | undefined;
+      const done = driver.transaction(async (tx) => {
+        answer = tx.run(sql);
+        answer.catch(() => undefined);
+      });
+      return done.then(() => answer!);
+    };
+    expect(await one(`INSERT INTO ${t} (id, v) VALUES (1, 'a'), (2, 'b')`)).toBe(2);
+    // The third row's key is taken: the statement fails and none of its rows stays.
+    await expect(one(`INSERT INTO ${t} (id, v) VALUES (3, 'c'), (4, 'd'), (1, 'again')`)).rejects.toThrow();
+    expect(await rows(driver, t)).toEqual([[1, "a"], [2, "b"]]);
+    // A transaction that sends nothing returns its result.
+    expect(await driver.transaction(async () => "nothing sent")).toBe("nothing sent");
+  });
+
   if (backend.name === "postgres") {
+    it("a transaction of one statement nobody waits for sends it without BEGIN and COMMIT; with a second statement, or a runAtCommit write, it is a transaction block", async () => {
+      const { driver, t } = await withTable(backend);
+      const sent = vi.spyOn(pg.Client.prototype, "query");
+      const control = () =>
+        sent.mock.calls.map(([q]) => (typeof q === "string" ? q : (q as { text?: string }).text ?? "")).filter((q) => q === "BEGIN" || q === "COMMIT");
+      try {
+        let inserted: Promise<number> | undefined;
+        await driver.transaction(async (tx) => {
+          inserted = tx.run(`INSERT INTO ${t} (id, v) VALUES (1, 'a')`);
+        });
+        expect(await inserted).toBe(1);
+        expect(control()).toEqual([]);
+        // fn waits for the first statement's answer before it sends the second: BEGIN goes out with the first.
+        await driver.transaction(async (tx) => {
+          await tx.run(`INSERT INTO ${t} (id, v) VALUES (2, 'b')`);
+          await tx.run(`UPDATE ${t} SET v = v || '!' WHERE id = 2`);
+        });
+        expect(control()).toEqual(["BEGIN", "COMMIT"]);
+        await driver.transaction(async (tx) => {
+          tx.runAtCommit(`UPDATE ${t} SET v = v || '+' WHERE id = 3`);
+          await tx.run(`INSERT INTO ${t} (id, v) VALUES (3, 'c')`);
+        });
+        expect(control()).toEqual(["BEGIN", "COMMIT", "BEGIN", "COMMIT"]);
+      } finally {
+        sent.mockRestore();
+      }
+      expect(await rows(driver, t)).toEqual([[1, "a"], [2, "b!"], [3, "c+"]]);
+    });
+
     it("a transaction whose statements are all sent before any answer leaves in one socket write; one that waits first is not held back", async () => {
       const { driver, t } = await withTable(backend);
       await driver.run(`SELECT 1`); // the pool's connection is open and idle

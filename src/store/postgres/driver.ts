@@ -281,11 +281,38 @@ export class PostgresDriver implements Driver {
         p.catch(() => undefined); // reported to whoever awaits it, and checked below
         return p;
       };
-      const send = (sql: string, params: readonly unknown[] | undefined) => {
-        if (!open) throw new Error(`a statement was sent after its transaction ended: ${sql.slice(0, 80)}`);
-        return track(this.exec(client, sql, params));
+      // `BEGIN` is sent with the second statement, or at the end of the event loop's turn if `fn` waits for
+      // the first one's answer. A transaction that turns out to be one statement (an outcome batch with
+      // nothing else to write) sends it alone: a statement commits atomically on its own, and the server
+      // then runs neither `BEGIN` nor `COMMIT`.
+      let begun = false;
+      let held: { sql: string; params: readonly unknown[] | undefined; settle(p: Promise<pg.QueryResult>): void } | undefined;
+      const exec = (sql: string, params: readonly unknown[] | undefined) => this.exec(client, sql, params);
+      const begin = () => {
+        begun = true;
+        track(client.query("BEGIN"));
+        const h = held;
+        held = undefined;
+        if (h) h.settle(exec(h.sql, h.params));
       };
-      const control = (sql: "BEGIN" | "COMMIT") => track(client.query(sql));
+      const send = (sql: string, params: readonly unknown[] | undefined): Promise<pg.QueryResult> => {
+        if (!open) throw new Error(`a statement was sent after its transaction ended: ${sql.slice(0, 80)}`);
+        if (begun) return track(exec(sql, params));
+        if (held) {
+          begin();
+          return track(exec(sql, params));
+        }
+        // Sent at the end of this turn if nothing settles it sooner (fn may be waiting for its answer).
+        setImmediate(() => {
+          if (open && held) begin();
+          uncork();
+        });
+        return track(
+          new Promise<pg.QueryResult>((resolve, reject) => {
+            held = { sql, params, settle: (p) => p.then(resolve, reject) };
+          }),
+        );
+      };
       const tx: Transaction = {
         query: async <R>(sql: string, params?: readonly unknown[]) => (await send(sql, params)).rows as R[],
         run: async (sql: string, params?: readonly unknown[]) => (await send(sql, params)).rowCount ?? 0,
@@ -311,24 +338,34 @@ export class PostgresDriver implements Driver {
         setImmediate(uncork);
       }
       try {
-        control("BEGIN");
         const result = await fn(tx);
-        for (const [sql, params] of atCommit) send(sql, params);
-        const commit = control("COMMIT");
+        let commit: Promise<pg.QueryResult> | undefined;
+        if (!begun && held && !atCommit.length) {
+          const h = held;
+          held = undefined;
+          h.settle(exec(h.sql, h.params));
+        } else if (begun || held || atCommit.length) {
+          if (!begun) begin();
+          for (const [sql, params] of atCommit) send(sql, params);
+          commit = track(client.query("COMMIT"));
+        }
         uncork();
         open = false;
         const settled = await Promise.allSettled(sent);
         const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
         if (failed) throw failed.reason;
         // COMMIT of a transaction that a failed statement aborted answers ROLLBACK (and no error).
-        if ((await commit).command !== "COMMIT") throw new Error("the transaction was rolled back by the server");
+        if (commit && (await commit).command !== "COMMIT") throw new Error("the transaction was rolled back by the server");
         client.release();
         return result;
       } catch (err) {
         open = false;
+        // A statement held back (fn failed before sending it) was never sent: it fails with the transaction.
+        held?.settle(Promise.reject(err));
+        held = undefined;
         uncork();
         await Promise.allSettled(sent);
-        await client.query("ROLLBACK").catch(() => undefined);
+        if (begun) await client.query("ROLLBACK").catch(() => undefined);
         client.release();
         const cause = (err as { cause?: unknown }).cause ?? err;
         if (attempt < 5 && isRetryableTransactionError(cause)) continue;
