@@ -50,6 +50,7 @@ export interface OutcomeEffects {
 }
 
 type Terminal = "Completed" | "Failed" | "Skipped";
+const TERMINAL: ReadonlySet<string> = new Set<Terminal>(["Completed", "Failed", "Skipped"]);
 
 interface MutableEffects {
   lost: boolean;
@@ -181,8 +182,13 @@ export async function recordOutcomes(
   if (finished.length) {
     // The rows as this transaction leaves them: the summary is computed from them, and (patched with the
     // finish) they are the result the waiters get, with no read after commit. The read sent with the writes
-    // holds them unless a skip cascade changed the execution after it.
-    const missing = finished.filter((id) => !speculative.has(id) || work.get(id)!.cascaded > 0);
+    // holds them unless a skip cascade changed the execution after it, or another runner's outcome for the
+    // same execution committed while the write waited for the execution's row (PostgreSQL): the write then
+    // counted that outcome, but the read, which sees the database as it was when the statement began, still
+    // shows that task unfinished, without its output. Every task of a finished execution has ended, so a
+    // read that shows one unfinished is stale, and a new statement reads the rows again.
+    const stale = (rows: ExecutionRows) => rows.tasks.some((t) => !TERMINAL.has(t.status));
+    const missing = finished.filter((id) => !speculative.has(id) || work.get(id)!.cascaded > 0 || stale(speculative.get(id)!));
     const rows = missing.length ? new Map([...speculative, ...(await store.snapshots(tx, missing))]) : speculative;
     for (const executionId of finished) {
       const w = work.get(executionId)!;

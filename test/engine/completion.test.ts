@@ -13,7 +13,7 @@ import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type Outcome } from 
 import { finalContext, toDelta } from "../../src/engine/context-flow.js";
 import { openStore, type OpenedStore } from "../../src/store/open-store.js";
 import { isOneTripRefused, WriteSet, type SqlStore } from "../../src/store/sql-store.js";
-import type { ClaimedTask, DependencyState, TaskInputs } from "../../src/store/store.js";
+import type { ClaimedTask, DependencyState, Queryable, TaskInputs } from "../../src/store/store.js";
 import type { JsonObject } from "../../src/types.js";
 import { forEachBackend, pgQuery, type TestBackend } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
@@ -42,17 +42,23 @@ async function setup(backend: TestBackend): Promise<{ store: SqlStore; execution
   return addExecution(store);
 }
 
-/** One more execution of `wf` in `store`, its roots Ready. */
-async function addExecution(store: SqlStore): Promise<{ store: SqlStore; executionId: string }> {
+// p and q are roots and leaves: the execution ends with whichever ends last.
+const leaves = new WorkflowBuilder(`leaves-${process.pid}`)
+  .task("p", () => undefined)
+  .task("q", () => undefined)
+  .build({ register: false });
+
+/** One more execution of `flow` (`wf` by default) in `store`, its roots Ready. */
+async function addExecution(store: SqlStore, flow = wf): Promise<{ store: SqlStore; executionId: string }> {
   const executionId = randomUUID();
   await store.driver.transaction((tx) =>
     store.createExecution(tx, {
       id: executionId,
-      workflowName: wf.name,
-      workflowVersion: wf.version,
+      workflowName: flow.name,
+      workflowVersion: flow.version,
       input: {},
       origin: undefined,
-      tasks: wf.tasks.map((t) => ({ taskId: t.id, position: t.position, depsCount: t.dependencies.length, maxAttempts: 1 })),
+      tasks: flow.tasks.map((t) => ({ taskId: t.id, position: t.position, depsCount: t.dependencies.length, maxAttempts: 1 })),
       now: Date.now(),
       runnerId: "R1",
       localRoots: 0,
@@ -267,6 +273,47 @@ forEachBackend((backend) => {
       });
     const events = async (store: SqlStore, executionId: string) =>
       (await store.events(executionId)).map((e) => [e.type, e.taskId ?? null]);
+
+    it("two trips: the outcome that finishes an execution reads its rows again when another runner's outcome committed while it waited", async () => {
+      const { store } = await setup(backend);
+      const { executionId } = await addExecution(store, leaves);
+      const [p] = await store.claimKeys(store.driver, "R1", [{ executionId, taskId: "p" }], Date.now());
+      const [q] = await store.claimKeys(store.driver, "R2", [{ executionId, taskId: "q" }], Date.now());
+      const outcome = (claim: ClaimedTask, runnerId: string): Outcome => ({
+        workflow: leaves,
+        claim,
+        write: { kind: "completed", output: { set: { [claim.taskId]: runnerId }, removed: [] } },
+      });
+      /** Records `claim`'s outcome for `runnerId` and writes what it leaves to the write set (the finish). */
+      const recordIn = async (tx: Queryable, runnerId: string, claim: ClaimedTask) => {
+        const ws = new WriteSet();
+        const now = Date.now();
+        const effects = await recordOutcomes(store, tx, ws, runnerId, now, [outcome(claim, runnerId)], () => false);
+        await store.flush(tx, ws, runnerId, now);
+        return effects;
+      };
+      const write = (runnerId: string, claim: ClaimedTask) => store.driver.transaction((tx) => recordIn(tx, runnerId, claim));
+      // R1 records p and keeps its transaction open until R2's write of q waits for the execution's row; R2's
+      // statement began before R1 committed, so its own read of the tasks shows p still Running.
+      let second: ReturnType<typeof write> | undefined;
+      const waiting = `%${store.dialect.prefix}cloaca_tasks%`;
+      const [first] = await store.driver.transaction(async (tx) => {
+        const effects = await recordIn(tx, "R1", p!);
+        second = write("R2", q!);
+        await until(
+          async () =>
+            (await pgQuery<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [waiting]))[0]!.n > 0,
+          { what: "R2's write to wait for the execution's row" },
+        );
+        return effects;
+      });
+      expect(first!.finished).toBeUndefined();
+      const [last] = await second!;
+      expect(last!.finished).toBe("Completed");
+      expect(last!.result!.execution.finalContext).toEqual({ p: "R1", q: "R2" });
+      expect(last!.result!.tasks.map((t) => [t.taskId, t.status])).toEqual([["p", "Completed"], ["q", "Completed"]]);
+      expect((await store.getExecution(executionId))!.finalContext).toEqual({ p: "R1", q: "R2" });
+    });
 
     it("one round trip: the last outcome finishes the execution with the final context the two-trip path computes, and writes the same events", async () => {
       const { store, executionId } = await setup(backend);
