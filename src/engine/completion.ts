@@ -265,8 +265,9 @@ export function oneTripPlan(
 
 /**
  * Records a batch {@link oneTripPlan} accepted in one statement (PostgreSQL: SqlStore.writeOutcomesFinishing),
- * which also writes its events and finishes its executions; sends it and returns at once, so the caller can
- * send its claim and COMMIT behind it. `effects` settles when the statement has answered.
+ * which also writes its events, finishes its executions and sends the notifications `notify` gives; sends it
+ * and returns at once, so the caller can send its claim and COMMIT behind it. `effects` settles when the
+ * statement has answered.
  */
 export function recordOutcomesAtOnce(
   store: SqlStore,
@@ -276,6 +277,8 @@ export function recordOutcomesAtOnce(
   outcomes: readonly Outcome[],
   reserveSlot: () => boolean,
   plan: OneTripPlan,
+  /** The notifications to send in the statement, given the batch's advances. */
+  notify: (advances: readonly Advance[]) => string[] = () => [],
 ): { advances: readonly Advance[]; effects: Promise<OutcomeEffects[]> } {
   const ended: Ended[] = outcomes.map(({ workflow, claim }) => ({
     executionId: claim.executionId,
@@ -286,7 +289,7 @@ export function recordOutcomesAtOnce(
   }));
   const advances = advancesOf(ended, reserveSlot);
   const effects = store
-    .writeOutcomesFinishing(tx, outcomes, advances, plan.finishes, runnerId, now)
+    .writeOutcomesFinishing(tx, outcomes, advances, plan.finishes, runnerId, now, notify(advances))
     .then((r) => oneTripEffects(outcomes, r, now));
   return { advances, effects };
 }

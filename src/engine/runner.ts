@@ -14,7 +14,7 @@ import {
   RunnerStateError,
   WorkflowNotFoundError,
 } from "../errors.js";
-import { isOneTripRefused, taskKey, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
+import { isOneTripRefused, taskKey, type Advance, type ExecutionRows, type SqlStore, type TaskWrite, type WriteSet } from "../store/sql-store.js";
 import { openStore, type OpenedStore } from "../store/open-store.js";
 import type { ClaimedTask, Driver, Queryable, TaskInputs, TaskKey } from "../store/store.js";
 import type { ExecutionStatus, JsonObject, TaskStatus } from "../types.js";
@@ -474,11 +474,18 @@ export class DefaultRunner {
     plan: OneTripPlan,
     now: number,
   ): RecordedOutcome[] {
-    const { advances, effects } = recordOutcomesAtOnce(this.#store, tx, this.runnerId, now, outcomes, () => slots.take(), plan);
     // Sent at commit whatever the statement finds: a payload for an execution that did not finish (a claim
-    // lost to a takeover) or a task that did not become ready only makes a runner look again.
-    if (advances.some((a) => !a.local)) ws.notifications.add(`r:${this.runnerId}`);
-    for (const payload of finishedPayloads(this.runnerId, plan.finishes.map((f) => f.executionId))) ws.notifications.add(payload);
+    // lost to a takeover) or a task that did not become ready only makes a runner look again. They go in the
+    // statement itself once the channel is known (always, after the runner has started to listen).
+    const inStatement = this.#store.knownChannel() !== undefined;
+    const notify = (advances: readonly Advance[]) => {
+      const payloads = finishedPayloads(this.runnerId, plan.finishes.map((f) => f.executionId));
+      if (advances.some((a) => !a.local)) payloads.unshift(`r:${this.runnerId}`);
+      if (inStatement) return payloads;
+      for (const payload of payloads) ws.notifications.add(payload);
+      return [];
+    };
+    const { effects } = recordOutcomesAtOnce(this.#store, tx, this.runnerId, now, outcomes, () => slots.take(), plan, notify);
     const { claim, want } = this.#claimInBatch(tx, slots, now);
     const settled = effects.then((all) => {
       // The slots offered to successors that did not become ready go back with the batch's other unused ones.

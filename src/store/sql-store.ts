@@ -524,7 +524,11 @@ export class SqlStore {
           // dependent is skipped here, which this statement does not cascade. The statement then fails with
           // ONE_TRIP_REFUSED (a text cast to int, which fails only for such a row) and the runner records
           // the batch again on the two-trip path.
-          guard: `, (SELECT MAX(CAST('${ONE_TRIP_REFUSED} ' || r.status AS int)) FROM adv r WHERE r.status = 'Skipped') AS refused`,
+          // The batch's notifications go with it (see SqlStore.writeOutcomesFinishing): NOTIFY is delivered at
+          // commit, and a batch that has nothing else to write is then one statement, sent without BEGIN.
+          guard:
+            `, (SELECT MAX(CAST('${ONE_TRIP_REFUSED} ' || r.status AS int)) FROM adv r WHERE r.status = 'Skipped') AS refused` +
+            `, (SELECT count(pg_notify(?, n)) FROM unnest(CAST(? AS text[])) AS n) AS notified`,
         });
       })(),
       getExecution: `SELECT ${EXECUTION_COLUMNS} FROM ${p}cloaca_executions WHERE id = ?`,
@@ -855,7 +859,8 @@ export class SqlStore {
    * one only when it knows every other task of the execution Completed or Skipped). The claim and `COMMIT`
    * can then go out at once, without waiting for the answer. `counts` marks the executions finished here.
    * A batch that would skip a dependent fails with {@link ONE_TRIP_REFUSED} and writes nothing (its
-   * transaction is aborted).
+   * transaction is aborted). `notify` payloads are sent on the schema's channel in the same statement
+   * (delivered at commit); the caller passes some only once {@link SqlStore.knownChannel} knows it.
    */
   writeOutcomesFinishing(
     tx: Queryable,
@@ -864,10 +869,13 @@ export class SqlStore {
     finishes: ReadonlyArray<{ readonly executionId: string; readonly finalContext: JsonObject }>,
     runnerId: string,
     now: number,
+    notify: readonly string[] = [],
   ): Promise<OutcomeResults> {
     const fx = this.dialect.keyedRowsParams(finishes.map((f) => ({ xid: f.executionId, ctx: JSON.stringify(f.finalContext) })));
     const fin = this.finishParams(items, runnerId, now);
-    const params = [...fin.params, ...fx, now, ...this.advanceParams(advances, runnerId, now), runnerId, now];
+    const channel = notify.length ? this.knownChannel() : "";
+    if (channel === undefined) throw new Error("writeOutcomesFinishing: notifications given before the channel is known");
+    const params = [...fin.params, ...fx, now, ...this.advanceParams(advances, runnerId, now), runnerId, now, channel, channel ? [...notify] : []];
     return tx.query<Record<string, unknown[] | null>>(this.sql.writeOutcomesFinishing, params).then(([r]) => outcomeResults(r!, fin.rows));
   }
 
@@ -948,6 +956,14 @@ export class SqlStore {
    */
   channel(): Promise<string> {
     return this.channelIn(this.driver);
+  }
+
+  /**
+   * The NOTIFY channel once it has been read (a runner reads it when it starts to listen), or undefined;
+   * empty without LISTEN/NOTIFY.
+   */
+  knownChannel(): string | undefined {
+    return this.capabilities.listenNotify ? this.#channel : "";
   }
 
   /** {@link SqlStore.channel}, read through `q` (inside a transaction, its own connection must be used). */

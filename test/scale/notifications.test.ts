@@ -63,6 +63,47 @@ if (pgUrl) {
       expect(started).toBe(2);
     });
 
+    it("an outcome's notifications reach the other runners: a dependent it left Ready starts elsewhere, its finish wakes the waiter", async () => {
+      // a → (b, c) on two runners of one slot each, polling once a minute. The runner that ran a takes one
+      // dependent with a's slot; each dependent waits until both have started, so the other one can only
+      // start on the other runner, which hears of it only from the NOTIFY sent with a's outcome. The caller's
+      // runner (no slots) learns that the execution ended only from the NOTIFY sent with the last outcome.
+      const name = unique("fanout");
+      let arrived = 0;
+      let bothStarted!: () => void;
+      const barrier = new Promise<void>((resolve) => (bothStarted = resolve));
+      const meet = async () => {
+        if (++arrived === 2) bothStarted();
+        await barrier;
+      };
+      const ranOn = new Map<string, string>();
+      const wf = new WorkflowBuilder(name)
+        .task("a", (ctx) => ctx.set("a", 1))
+        .task("b", { dependencies: ["a"] }, async (ctx) => {
+          await meet();
+          ctx.set("b", 1);
+        })
+        .task("c", { dependencies: ["a"] }, async (ctx) => {
+          await meet();
+          ctx.set("c", 1);
+        })
+        .build({ register: false });
+      const db = await freshDatabase(backend);
+      const slow = { pollIntervalMs: 60_000, heartbeatIntervalMs: 30_000, staleClaimThresholdMs: 120_000 };
+      const api = await openRunner(db, { ...slow, workflows: [wf], maxConcurrentTasks: 0 });
+      const workers = [
+        await openRunner(db, { ...slow, workflows: [wf], maxConcurrentTasks: 1 }),
+        await openRunner(db, { ...slow, workflows: [wf], maxConcurrentTasks: 1 }),
+      ];
+      for (const w of workers) w.on("taskStarted", ({ taskId }) => ranOn.set(taskId, w.runnerId));
+
+      const result = await api.execute(name, {}, {});
+      expect(result.status).toBe("Completed");
+      expect(result.finalContext.toObject()).toEqual({ a: 1, b: 1, c: 1 });
+      expect(ranOn.get("b")).not.toBe(ranOn.get("c"));
+      expect([ranOn.get("b"), ranOn.get("c")]).toContain(ranOn.get("a"));
+    });
+
     it("a lost notification only costs latency: the backstop poll finds the work", async () => {
       const name = unique("backstop");
       const wf = new WorkflowBuilder(name).task("t", (ctx) => ctx.set("ok", 1)).build({ register: false });
