@@ -40,7 +40,7 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { DefaultRunner, type Logger, type WorkflowResult } from "./engine.js";
-import { pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
+import { CHAIN_COMMITS, pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
 import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startRegion, type Measured, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
 import { isFullRun, writeDocsTable } from "./docs-table.js";
@@ -718,6 +718,7 @@ function report(started: number, pgDescription: string | undefined): number {
     const commitP50 = median(base.baselines.map((b) => percentile(b.latenciesMs, 50)));
     const commitP95 = median(base.baselines.map((b) => percentile(b.latenciesMs, 95)));
     const idleP50 = median(base.baselines.map((b) => percentile(b.idleLatenciesMs, 50)));
+    const floorP50 = median(base.baselines.map((b) => percentile(b.chainFloorMs, 50)));
     lines.push(
       `| ${backend} | baseline: 1-row INSERT, autocommit, 1 connection | ${fmt(median(base.baselines.map((b) => b.commits)), 0)} | 1 | — | ${fmt(commitRate)} commits/s | ${fmt(commitP50)} | ${fmt(commitP95)} | 1 commit | ${spread(base.baselines.map((b) => b.commits / (b.elapsedMs / 1000)))} | 1 | 1 | 1 | — | — |`,
     );
@@ -731,7 +732,8 @@ function report(started: number, pgDescription: string | undefined): number {
       const perTask = (f: (c: SqlCounts) => number) => fmt(per((m) => f(m.counts) / m.tasks), 2);
       const latencyRow = bench === "latency";
       const vs = latencyRow
-        ? `p50 = ${fmt(p50 / commitP50, 1)} commits' worth (${fmt(p50 / idleP50, 1)} commits from idle, ${fmt(idleP50)} ms each)`
+        ? `p50 = ${fmt(p50 / commitP50, 1)} commits' worth (${fmt(p50 / idleP50, 1)} commits from idle, ${fmt(idleP50)} ms each); ` +
+          `floor: ${CHAIN_COMMITS} dependent commits after the same pause, p50 ${fmt(floorP50)} ms (the chain = floor + ${fmt(p50 - floorP50)} ms)`
         : `tasks/s = ${fmt(median(tasksPerSec) / commitRate)} × commits/s`;
       lines.push(
         [
@@ -785,7 +787,7 @@ function report(started: number, pgDescription: string | undefined): number {
     ...rssLines,
     "",
     "- wf/s, tasks/s: N executions submitted at once (`runner.start` ×N concurrently, each then `wait()`ed), clock stopped at the last result; C = `maxConcurrentTasks`. p50/p95 there: per execution, submit → result (includes queueing behind the other N−1).",
-    `- latency: ${RUNS} runs of the 3-task chain, each after a random 0–20 ms idle pause; p50/p95 of \`runner.execute\` → resolution. "commits' worth" = p50 ÷ the baseline's per-commit p50 from this run; "commits from idle" = p50 ÷ the p50 of 50 single-row commits each made after the same kind of random idle pause (a chain is at least 4 commits: the start and one per task).`,
+    `- latency: ${RUNS} runs of the 3-task chain, each after a random 0–20 ms idle pause; p50/p95 of \`runner.execute\` → resolution. "commits' worth" = p50 ÷ the baseline's per-commit p50 from this run; "commits from idle" = p50 ÷ the p50 of 50 single-row commits each made after the same kind of random idle pause (a chain is at least 4 commits: the start and one per task); "floor" = the p50 of 50 sequences of ${CHAIN_COMMITS} single-row commits on the baseline's connection, each sequence after the same kind of pause and each commit started once the one before returned (one turn of the event loop between them): what a durable 3-task chain cannot go below on this machine, whatever the engine does between its commits.`,
     "- baseline: one connection, a loop of single-row INSERTs each in its own autocommit transaction (commits/s and per-commit latency).",
     "- SQL counts: bench-only wrappers around `pg.Client.prototype.query` and better-sqlite3 statements, measured region only (warm-up excluded, background heartbeats/polls included). Round trips include BEGIN/COMMIT; a statement sent on a PostgreSQL connection while an earlier one is still unanswered rides that round trip (pipelining) and is not counted again; commits = COMMITs + autocommit writes. (`pg_stat_statements` is available but not in `shared_preload_libraries`, so it is not used.)",
     "- node CPU: user+system CPU of this process (engine + bench + drivers) in the measured region, per task; the database server's CPU is not included. For the ceiling rows: the client's CPU per commit (pgbench's process, or this process for the `pg` loop).",
