@@ -294,6 +294,7 @@ export class PostgresDriver implements Driver {
         const h = held;
         held = undefined;
         if (h) h.settle(exec(h.sql, h.params));
+        flushAtTurnEnd();
       };
       const send = (sql: string, params: readonly unknown[] | undefined): Promise<pg.QueryResult> => {
         if (!open) throw new Error(`a statement was sent after its transaction ended: ${sql.slice(0, 80)}`);
@@ -303,10 +304,7 @@ export class PostgresDriver implements Driver {
           return track(exec(sql, params));
         }
         // Sent at the end of this turn if nothing settles it sooner (fn may be waiting for its answer).
-        setImmediate(() => {
-          if (open && held) begin();
-          uncork();
-        });
+        flushAtTurnEnd();
         return track(
           new Promise<pg.QueryResult>((resolve, reject) => {
             held = { sql, params, settle: (p) => p.then(resolve, reject) };
@@ -324,7 +322,8 @@ export class PostgresDriver implements Driver {
       // The socket is corked until COMMIT is sent, so a transaction whose statements are all known before
       // any answer (an outcome batch in one round trip) leaves in one write: one system call, one packet for
       // the server to read. A transaction that waits for an answer first is uncorked at the end of the
-      // event loop's turn: what it sent by then goes out together, and it never waits on a corked socket.
+      // event loop's turn in which it sent something (with `BEGIN` and the statement held back, if any): what
+      // it sent by then goes out together, and it never waits on a corked socket.
       const socket = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
       let corked = false;
       const uncork = () => {
@@ -335,7 +334,16 @@ export class PostgresDriver implements Driver {
       if (socket?.cork && socket.uncork) {
         socket.cork();
         corked = true;
-        setImmediate(uncork);
+      }
+      let flushing = false;
+      function flushAtTurnEnd(): void {
+        if (flushing) return;
+        flushing = true;
+        setImmediate(() => {
+          flushing = false;
+          if (open && held) begin();
+          uncork();
+        });
       }
       try {
         const result = await fn(tx);
