@@ -288,12 +288,15 @@ export class PostgresDriver implements Driver {
       let begun = false;
       let held: { sql: string; params: readonly unknown[] | undefined; settle(p: Promise<pg.QueryResult>): void } | undefined;
       const exec = (sql: string, params: readonly unknown[] | undefined) => this.exec(client, sql, params);
+      const sendHeld = () => {
+        const h = held;
+        held = undefined;
+        h?.settle(exec(h.sql, h.params));
+      };
       const begin = () => {
         begun = true;
         track(client.query("BEGIN"));
-        const h = held;
-        held = undefined;
-        if (h) h.settle(exec(h.sql, h.params));
+        sendHeld();
         flushAtTurnEnd();
       };
       const send = (sql: string, params: readonly unknown[] | undefined): Promise<pg.QueryResult> => {
@@ -348,11 +351,8 @@ export class PostgresDriver implements Driver {
       try {
         const result = await fn(tx);
         let commit: Promise<pg.QueryResult> | undefined;
-        if (!begun && held && !atCommit.length) {
-          const h = held;
-          held = undefined;
-          h.settle(exec(h.sql, h.params));
-        } else if (begun || held || atCommit.length) {
+        if (!begun && held && !atCommit.length) sendHeld();
+        else if (begun || held || atCommit.length) {
           if (!begun) begin();
           for (const [sql, params] of atCommit) send(sql, params);
           commit = track(client.query("COMMIT"));
