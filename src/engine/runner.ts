@@ -439,7 +439,7 @@ export class DefaultRunner {
         store.capabilities.writableCtes && !outcomes.some((o) => this.#twoTrip.has(o.claim))
           ? oneTripPlan(outcomes, (id, taskIds) => this.#inputs.inputsFor(id, taskIds))
           : undefined;
-      if (plan) return this.#recordAtOnce(tx, ws, outcomes, slots, plan, now);
+      if (plan) return this.#recordAtOnce(tx, outcomes, slots, plan, now);
       const all = await recordOutcomes(store, tx, ws, this.runnerId, now, outcomes, () => slots.take());
       slots.used = all.reduce((n, eff) => n + eff.localClaims.length, 0);
       const finished: string[] = [];
@@ -462,28 +462,24 @@ export class DefaultRunner {
 
   /**
    * One round trip for an outcome batch that needs nothing from its own results before it commits (see
-   * oneTripPlan): its statement (which also writes its events and finishes its executions), the claim
-   * with every slot its successors were not offered, the notifications and COMMIT go out together. The
+   * oneTripPlan): its statement (which also writes its events, finishes its executions and sends its
+   * notifications), the claim with every slot its successors were not offered, and COMMIT go out together. The
    * results settle when the statement answers; the batch resolves them once it has committed.
    */
   #recordAtOnce(
     tx: Queryable,
-    ws: WriteSet,
     outcomes: readonly OutcomeWrite[],
     slots: BatchSlots,
     plan: OneTripPlan,
     now: number,
   ): RecordedOutcome[] {
-    // Sent at commit whatever the statement finds: a payload for an execution that did not finish (a claim
-    // lost to a takeover) or a task that did not become ready only makes a runner look again. They go in the
-    // statement itself once the channel is known (always, after the runner has started to listen).
-    const inStatement = this.#store.knownChannel() !== undefined;
+    // Sent in the statement, at commit, whatever it finds: a payload for an execution that did not finish (a
+    // claim lost to a takeover) or a task that did not become ready only makes a runner look again. The
+    // channel is known: the runner read it to listen before it took any work.
     const notify = (advances: readonly Advance[]) => {
       const payloads = finishedPayloads(this.runnerId, plan.finishes.map((f) => f.executionId));
       if (advances.some((a) => !a.local)) payloads.unshift(`r:${this.runnerId}`);
-      if (inStatement) return payloads;
-      for (const payload of payloads) ws.notifications.add(payload);
-      return [];
+      return payloads;
     };
     const { effects } = recordOutcomesAtOnce(this.#store, tx, this.runnerId, now, outcomes, () => slots.take(), plan, notify);
     const { claim, want } = this.#claimInBatch(tx, slots, now);

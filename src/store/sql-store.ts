@@ -860,7 +860,7 @@ export class SqlStore {
    * can then go out at once, without waiting for the answer. `counts` marks the executions finished here.
    * A batch that would skip a dependent fails with {@link ONE_TRIP_REFUSED} and writes nothing (its
    * transaction is aborted). `notify` payloads are sent on the schema's channel in the same statement
-   * (delivered at commit); the caller passes some only once {@link SqlStore.knownChannel} knows it.
+   * (delivered at commit); they need {@link SqlStore.knownChannel} to know the channel.
    */
   writeOutcomesFinishing(
     tx: Queryable,
@@ -959,8 +959,8 @@ export class SqlStore {
   }
 
   /**
-   * The NOTIFY channel once it has been read (a runner reads it when it starts to listen), or undefined;
-   * empty without LISTEN/NOTIFY.
+   * The NOTIFY channel once it has been read (a runner reads it to listen, before it takes any work), or
+   * undefined; empty without LISTEN/NOTIFY.
    */
   knownChannel(): string | undefined {
     return this.capabilities.listenNotify ? this.#channel : "";
