@@ -330,7 +330,7 @@ export class SqlStore {
   private buildStatements() {
     const p = this.p;
     const d = this.dialect;
-    // The write-set statements: one JSON parameter each, so one text whatever the number of rows.
+    // The write-set statements: one row-set parameter each, so one text whatever the number of rows.
     const insertExecutions =
       `INSERT INTO ${p}cloaca_executions (id, workflow_name, workflow_version, input_context, unfinished_tasks, origin, created_at, status) ` +
       `SELECT id, wn, wv, input, n, origin, at, 'Running' ` +
@@ -727,7 +727,7 @@ export class SqlStore {
   }
 
   /**
-   * The statements that write what `ws` gathered: one per table (any number of rows, one JSON parameter
+   * The statements that write what `ws` gathered: one per table (any number of rows, one row-set parameter
    * each); on PostgreSQL all of it, notifications included, is one statement (data-modifying CTEs). Empty
    * when there is nothing to write. `q` is only read from, once, for the notification channel.
    */

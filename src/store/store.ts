@@ -83,7 +83,8 @@ export interface Dialect {
   /**
    * A derived table `AS v` with the given typed columns, read from ONE bound parameter (see
    * {@link Dialect.rowsParam}): set-based statements keep one constant text (prepared once) whatever the
-   * number of rows, and never approach a bind-parameter limit.
+   * number of rows, and never approach a bind-parameter limit. (The SQLite driver binds a few rows inline,
+   * in a text of its own per row count: see sqlite/bound-rows.ts.)
    */
   rows(columns: Readonly<Record<string, RowColumnType>>): string;
   /** Binds the objects of {@link Dialect.rows} (keys are column names; absent or undefined = NULL). */

@@ -12,6 +12,7 @@ import type { SqliteTarget } from "../../database-url.js";
 import { viewOf, type Dialect, type Driver, type Queryable, type Transaction } from "../store.js";
 import { ConfigurationError } from "../../errors.js";
 import { mapSqliteError } from "./errors.js";
+import { bindStatement, BoundRows, rowsFragment } from "./bound-rows.js";
 
 type Statement = Database.Statement<unknown[], Record<string, unknown>>;
 
@@ -23,14 +24,12 @@ export const sqliteDialect: Dialect = {
   inList: (column) => `${column} IN (SELECT value FROM json_each(?))`,
   list: (values) => JSON.stringify(values),
   claimLock: "",
-  rows: (columns) =>
-    `(SELECT ${Object.keys(columns)
-      .map((name) => `value ->> '${name}' AS ${name}`)
-      .join(", ")} FROM json_each(?)) AS v`,
-  rowsParam: (rows) => JSON.stringify(rows),
+  // Read from JSON, or bound inline when few (see bound-rows.ts).
+  rows: rowsFragment,
+  rowsParam: (rows) => new BoundRows(rows),
   // SQLite's planner looks rows of json_each up by key anyway.
-  keyedRows: (columns) => sqliteDialect.rows(columns),
-  keyedRowsParams: (rows) => [JSON.stringify(rows)],
+  keyedRows: rowsFragment,
+  keyedRowsParams: (rows) => [new BoundRows(rows)],
   rowId: "rowid",
   // SQLite joins CROSS JOIN operands in the order written.
   lookup: (join, table, alias, on) => `${join === "left" ? "LEFT" : "CROSS"} JOIN ${table} AS ${alias} ON ${on}`,
@@ -85,14 +84,15 @@ export class SqliteDriver implements Driver {
     return s;
   }
 
-  private exec<R>(sql: string, params: readonly unknown[] | undefined): { rows: R[]; changes: number } {
+  private exec<R>(text: string, params: readonly unknown[] | undefined): { rows: R[]; changes: number } {
     try {
+      const { sql, params: values } = bindStatement(text, bind(params));
       const s = this.prepare(sql);
       if (s.reader) {
-        const rows = s.all(...bind(params)) as R[];
+        const rows = s.all(...values) as R[];
         return { rows, changes: rows.length };
       }
-      return { rows: [], changes: s.run(...bind(params)).changes };
+      return { rows: [], changes: s.run(...values).changes };
     } catch (err) {
       throw mapSqliteError(err, this.target.display);
     }
