@@ -66,8 +66,9 @@ describe("SQLite: rows bound inline", () => {
     return { sql: b.sql, rows: db.prepare(b.sql).all(...b.params) as Array<Record<string, unknown>> };
   };
   const types = `SELECT typeof(v.i) AS ti, v.i, typeof(v.f) AS tf, v.f, typeof(v.t) AS tt, v.t, typeof(v.b) AS tb, v.b, ` +
-    `typeof(v.z) AS tz, v.z, typeof(v.o) AS tobj, v.o FROM ${rowsFragment({ i: "int", f: "int", t: "text", b: "int", z: "text", o: "text" })}`;
-  const sample = { i: 7, f: 1.5, t: "12", b: true, z: null, o: { a: [1] } };
+    `typeof(v.z) AS tz, v.z, typeof(v.o) AS tobj, v.o, typeof(v.d) AS td, v.d, typeof(v.nan) AS tnan, typeof(v.u) AS tu ` +
+    `FROM ${rowsFragment({ i: "int", f: "int", t: "text", b: "int", z: "text", o: "text", d: "text", nan: "int", u: "text" })}`;
+  const sample = { i: 7, f: 1.5, t: "12", b: true, z: null, o: { a: [1] }, d: new Date(0), nan: Number.NaN, u: undefined };
 
   it("reads each value as the JSON form reads it (integers as INTEGER, not REAL)", () => {
     const inline = run(types, [new BoundRows([sample])]);
@@ -76,6 +77,7 @@ describe("SQLite: rows bound inline", () => {
     expect(json.sql).toContain("json_each");
     expect(inline.rows[0]).toEqual(json.rows[0]);
     expect(inline.rows[0]).toMatchObject({ ti: "integer", tf: "real", tt: "text", tb: "integer", b: 1, tz: "null", tobj: "text", o: '{"a":[1]}' });
+    expect(inline.rows[0]).toMatchObject({ td: "text", d: "1970-01-01T00:00:00.000Z", tnan: "null", tu: "null" });
   });
 
   it("uses one text per row count up to the limit, and JSON beyond it or for no rows", () => {

@@ -69,13 +69,29 @@ function inlineFragment(columns: readonly string[], n: number): string {
   return `(SELECT ${columns.map((c, i) => `column${i + 1} AS ${c}`).join(", ")} FROM (VALUES ${Array(n).fill(row).join(",")})) AS v`;
 }
 
-/** A JavaScript value as the JSON path would read it: integers as INTEGER (a JS number binds as REAL). */
+/**
+ * A JavaScript value as the JSON form reads it (`value ->> 'c'` of the value's JSON): integers as INTEGER (a
+ * JS number binds as REAL), booleans as 1/0, what JSON has no value for (undefined, NaN, functions) as NULL,
+ * objects and arrays as their JSON text, and anything with a `toJSON` (a Date) as what that gives.
+ */
 function scalar(v: unknown): unknown {
-  if (v === undefined || v === null) return null;
-  if (typeof v === "number") return Number.isSafeInteger(v) ? BigInt(v) : v;
-  if (typeof v === "boolean") return v ? 1n : 0n;
-  if (typeof v === "object") return JSON.stringify(v);
-  return v;
+  switch (typeof v) {
+    case "string":
+    case "bigint":
+      return v;
+    case "number":
+      return Number.isSafeInteger(v) ? BigInt(v) : Number.isFinite(v) ? v : null;
+    case "boolean":
+      return v ? 1n : 0n;
+    case "object": {
+      if (v === null) return null;
+      const json = JSON.stringify(v);
+      const back: unknown = JSON.parse(json);
+      return typeof back === "object" && back !== null ? json : scalar(back);
+    }
+    default:
+      return null;
+  }
 }
 
 /**
