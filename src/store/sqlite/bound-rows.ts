@@ -3,8 +3,8 @@
  * read from one JSON parameter (`json_each`), so one text serves any number of rows; when a statement runs
  * with few rows, the driver binds them inline instead (`SELECT ? AS a, …` for one row, `VALUES` for a few),
  * in a text derived once per row count. Decoding the JSON costs more than the statement's own work when the
- * rows are few: in a replay of a 3-task chain's statements, the three-row task insert took 62 µs through
- * `json_each` and 27 µs inline, a one-row outcome 34 µs and 20 µs (see docs/benchmarks.md).
+ * rows are few: in a replay of a 3-task chain's statements, the three-row task insert took 64 µs through
+ * `json_each` and 31 µs inline (docs/benchmarks.md, "What changed in session 11").
  *
  * The dialect binds a fragment's rows as a {@link BoundRows}; the driver hands every statement and its
  * parameters to {@link bindStatement}, which picks the text and flattens the parameters.
