@@ -279,7 +279,7 @@ export function recordOutcomesAtOnce(
   plan: OneTripPlan,
   /** The notifications to send in the statement, given the batch's advances. */
   notify: (advances: readonly Advance[]) => string[] = () => [],
-): { advances: readonly Advance[]; effects: Promise<OutcomeEffects[]> } {
+): { effects: Promise<OutcomeEffects[]> } {
   const ended: Ended[] = outcomes.map(({ workflow, claim }) => ({
     executionId: claim.executionId,
     workflow,
@@ -291,7 +291,7 @@ export function recordOutcomesAtOnce(
   const effects = store
     .writeOutcomesFinishing(tx, outcomes, advances, plan.finishes, runnerId, now, notify(advances))
     .then((r) => oneTripEffects(outcomes, r, now));
-  return { advances, effects };
+  return { effects };
 }
 
 function oneTripEffects(outcomes: readonly Outcome[], r: OutcomeResults, now: number): OutcomeEffects[] {
