@@ -29,6 +29,8 @@ const IDLE_COMMITS = 50;
 const FLOOR_SEQUENCES = 50;
 export const CHAIN_COMMITS = 4;
 const pause = () => new Promise<void>((r) => setTimeout(r, Math.random() * 20));
+/** The rows a baseline writes: the timed loop's, the warm-up's, the idle commits' and the floor's. */
+const rowsWritten = (timed: number) => timed + WARMUP + IDLE_COMMITS + FLOOR_SEQUENCES * CHAIN_COMMITS;
 
 /**
  * {@link FLOOR_SEQUENCES} times, after a random idle pause: {@link CHAIN_COMMITS} single-row commits, each
@@ -76,7 +78,7 @@ export async function pgBaseline(url: string, schema: string, durationMs: number
     }
     const chainFloorMs = await floor((label) => client.query({ ...insert, values: [label] }));
     const [row] = (await client.query(`SELECT count(*)::int AS n FROM "${schema}".commits`)).rows as Array<{ n: number }>;
-    const expected = latenciesMs.length + WARMUP + IDLE_COMMITS + FLOOR_SEQUENCES * CHAIN_COMMITS;
+    const expected = rowsWritten(latenciesMs.length);
     if (row?.n !== expected) throw new Error(`baseline: ${row?.n} rows, expected ${expected}`);
     return { commits: latenciesMs.length, elapsedMs, latenciesMs, idleLatenciesMs, chainFloorMs };
   } finally {
@@ -114,7 +116,7 @@ export async function sqliteBaseline(dir: string, durationMs: number): Promise<B
     }
     const chainFloorMs = await floor((label) => insert.run(label));
     const n = Number(db.prepare("SELECT count(*) AS n FROM commits").pluck().get());
-    const expected = latenciesMs.length + WARMUP + IDLE_COMMITS + FLOOR_SEQUENCES * CHAIN_COMMITS;
+    const expected = rowsWritten(latenciesMs.length);
     if (n !== expected) throw new Error(`baseline: ${n} rows, expected ${expected}`);
     return { commits: latenciesMs.length, elapsedMs, latenciesMs, idleLatenciesMs, chainFloorMs };
   } finally {

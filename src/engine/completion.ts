@@ -49,8 +49,9 @@ export interface OutcomeEffects {
   readonly result: ExecutionRows | undefined;
 }
 
-type Terminal = "Completed" | "Failed" | "Skipped";
-const TERMINAL: ReadonlySet<string> = new Set<Terminal>(["Completed", "Failed", "Skipped"]);
+const TERMINAL_STATUSES = ["Completed", "Failed", "Skipped"] as const;
+type Terminal = (typeof TERMINAL_STATUSES)[number];
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_STATUSES);
 
 interface MutableEffects {
   lost: boolean;
