@@ -24,6 +24,14 @@ export interface DefaultRunnerConfig {
    * (an API process in front of workers): it starts executions and waits for results but runs no task.
    */
   maxConcurrentTasks?: number;
+  /**
+   * Claimed tasks a runner may hold beyond `maxConcurrentTasks`, waiting for a body to end, so the next
+   * body starts without a round trip and claims and outcomes travel in larger batches. It claims ahead only
+   * as many as its bodies will start within about 5 ms at their recent pace (none until a body has ended,
+   * none while bodies are long), and hands back any that waited 50 ms. Integer ≥ 0; `0` claims only for
+   * free slots. Default `3 × maxConcurrentTasks`.
+   */
+  claimAhead?: number;
   /** Default per-attempt task timeout (a task's own `timeoutMs` wins), in seconds. > 0. Default `300`. */
   taskTimeoutSeconds?: number;
   /** How long `runner.execute()` waits for a result before `ExecutionTimeoutError`, in seconds. > 0. Default `3600`. */
@@ -65,6 +73,7 @@ export interface DefaultRunnerConfig {
 /** A validated configuration: every field present, the object frozen. See {@link DefaultRunnerConfig}. */
 export interface ResolvedConfig {
   readonly maxConcurrentTasks: number;
+  readonly claimAhead: number;
   readonly taskTimeoutSeconds: number;
   readonly workflowTimeoutSeconds: number;
   readonly dbPoolSize: number;
@@ -101,6 +110,7 @@ type Key = keyof DefaultRunnerConfig;
 /** Per field: the zod schema, what is accepted (for messages) and the default (for messages). */
 const FIELDS = {
   maxConcurrentTasks: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = submit-only)", default: "4" },
+  claimAhead: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = claim only for free slots)", default: "3 × maxConcurrentTasks" },
   taskTimeoutSeconds: {
     schema: z.number().positive().max(MAX_TIMER_SECONDS),
     accepted: `a number of seconds > 0 (at most ${MAX_TIMER_SECONDS}, the longest Node timer)`,
@@ -163,6 +173,7 @@ const KEYS = Object.keys(FIELDS) as Key[];
 
 const ConfigSchema = z.strictObject({
   maxConcurrentTasks: FIELDS.maxConcurrentTasks.schema.optional(),
+  claimAhead: FIELDS.claimAhead.schema.optional(),
   taskTimeoutSeconds: FIELDS.taskTimeoutSeconds.schema.optional(),
   workflowTimeoutSeconds: FIELDS.workflowTimeoutSeconds.schema.optional(),
   dbPoolSize: FIELDS.dbPoolSize.schema.optional(),
@@ -283,6 +294,7 @@ function check(input: unknown): { ok: true; config: ResolvedConfig } | { ok: fal
   const v = parsed.data;
   const config: ResolvedConfig = {
     maxConcurrentTasks: v.maxConcurrentTasks ?? 4,
+    claimAhead: v.claimAhead ?? 3 * (v.maxConcurrentTasks ?? 4),
     taskTimeoutSeconds: v.taskTimeoutSeconds ?? 300,
     workflowTimeoutSeconds: v.workflowTimeoutSeconds ?? 3600,
     dbPoolSize: v.dbPoolSize ?? 10,
@@ -347,6 +359,7 @@ type EnvKind = "number" | "boolean" | "string" | "policy";
 /** The `CLOACA_*` variable of each option that can come from the environment (all but `logger`). */
 const ENV_VARS: ReadonlyArray<readonly [string, Key, EnvKind]> = [
   ["CLOACA_MAX_CONCURRENT_TASKS", "maxConcurrentTasks", "number"],
+  ["CLOACA_CLAIM_AHEAD", "claimAhead", "number"],
   ["CLOACA_TASK_TIMEOUT_SECONDS", "taskTimeoutSeconds", "number"],
   ["CLOACA_WORKFLOW_TIMEOUT_SECONDS", "workflowTimeoutSeconds", "number"],
   ["CLOACA_DB_POOL_SIZE", "dbPoolSize", "number"],

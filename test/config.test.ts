@@ -27,6 +27,7 @@ describe("resolveConfig", () => {
     const c = resolveConfig();
     expect(c).toEqual({
       maxConcurrentTasks: 4,
+      claimAhead: 12,
       taskTimeoutSeconds: 300,
       workflowTimeoutSeconds: 3600,
       dbPoolSize: 10,
@@ -56,6 +57,13 @@ describe("resolveConfig", () => {
     }).toThrow(TypeError);
   });
 
+  it("claims ahead 3 × maxConcurrentTasks by default, and takes any integer ≥ 0", () => {
+    expect(resolveConfig({ maxConcurrentTasks: 32 }).claimAhead).toBe(96);
+    expect(resolveConfig({ maxConcurrentTasks: 0 }).claimAhead).toBe(0);
+    expect(resolveConfig({ maxConcurrentTasks: 32, claimAhead: 0 }).claimAhead).toBe(0);
+    expect(resolveConfig({ claimAhead: 100_000 }).claimAhead).toBe(100_000);
+  });
+
   it("treats undefined fields as absent", () => {
     expect(resolveConfig({ maxConcurrentTasks: undefined, logger: undefined }).maxConcurrentTasks).toBe(4);
   });
@@ -64,6 +72,7 @@ describe("resolveConfig", () => {
     const logger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
     const input: Required<DefaultRunnerConfig> = {
       maxConcurrentTasks: 1,
+      claimAhead: 0,
       taskTimeoutSeconds: 0.5,
       workflowTimeoutSeconds: 7200,
       dbPoolSize: 1,
@@ -108,6 +117,8 @@ describe("resolveConfig", () => {
     ["maxConcurrentTasks", 2.5, "an integer ≥ 0", "default 4"],
     ["maxConcurrentTasks", "4", "an integer ≥ 0", "default 4"],
     ["maxConcurrentTasks", Number.NaN, "an integer ≥ 0", "default 4"],
+    ["claimAhead", -1, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
+    ["claimAhead", 1.5, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
     ["taskTimeoutSeconds", 0, "seconds > 0", "default 300"],
     ["taskTimeoutSeconds", -1, "seconds > 0", "default 300"],
     ["taskTimeoutSeconds", Number.POSITIVE_INFINITY, "seconds > 0", "default 300"],
@@ -228,6 +239,7 @@ describe("configFromEnv", () => {
     const { config } = configFromEnv({
       DATABASE_URL: URL,
       CLOACA_MAX_CONCURRENT_TASKS: "8",
+      CLOACA_CLAIM_AHEAD: "5",
       CLOACA_TASK_TIMEOUT_SECONDS: "12.5",
       CLOACA_WORKFLOW_TIMEOUT_SECONDS: "600",
       CLOACA_DB_POOL_SIZE: "20",
@@ -246,6 +258,7 @@ describe("configFromEnv", () => {
     });
     expect(config).toEqual({
       maxConcurrentTasks: 8,
+      claimAhead: 5,
       taskTimeoutSeconds: 12.5,
       workflowTimeoutSeconds: 600,
       dbPoolSize: 20,

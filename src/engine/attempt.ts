@@ -27,6 +27,8 @@ export interface AttemptInput {
   readonly controller: AbortController;
   readonly slots: Slots;
   readonly defaultPollMs: number;
+  /** Called once, as soon as the body has ended (before `runAttempt` returns; synchronously for a synchronous body). */
+  readonly onEnd?: () => void;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -61,7 +63,8 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
       const poll = options?.pollIntervalMs ?? input.defaultPollMs;
       if (!Number.isInteger(poll) || poll < 1) throw new RangeError("deferUntil: pollIntervalMs must be a positive integer");
       if (await condition()) return;
-      // Give the slot back while waiting; take one again before the body continues.
+      // Give the body permit and the slot back while waiting; take both again before the body continues.
+      slots.passBody();
       slots.release();
       try {
         for (;;) {
@@ -70,6 +73,8 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
         }
       } finally {
         await slots.acquire();
+        const permit = slots.startBody(true);
+        if (permit !== "run") await permit;
       }
     },
   };
@@ -99,5 +104,6 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
     return { ok: false, error: reason ?? error, aborted: kind };
   } finally {
     clearTimeout(timer);
+    input.onEnd?.();
   }
 }

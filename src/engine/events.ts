@@ -19,6 +19,8 @@ export interface RunnerEvents {
   taskSkipped: { executionId: string; taskId: string; reason: string };
   /** A task of a dead runner was taken over (requeued) or abandoned by this runner. */
   taskRecovered: { executionId: string; taskId: string; fromRunner: string; abandoned: boolean };
+  /** A task this runner claimed went back to the queue before its body started (claimed ahead and not started in time, or shutdown). */
+  taskReleased: { executionId: string; taskId: string; reason: string };
   /** A background error the runner survived (database hiccup, callback failure). */
   runnerError: { error: unknown; where: string };
 }

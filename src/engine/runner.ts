@@ -30,7 +30,7 @@ import { newExecutionId } from "./execution-ids.js";
 import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type OneTripPlan, type Outcome, type OutcomeEffects } from "./completion.js";
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
-import { Slots } from "./slots.js";
+import { AHEAD_TTL_MS, Slots } from "./slots.js";
 import { MAX_BATCH, WriteBatcher, type BatchKind } from "./write-batcher.js";
 import { InputCache } from "./input-cache.js";
 import { ReadyHints } from "./ready-hints.js";
@@ -277,9 +277,13 @@ export class DefaultRunner {
       this.#schema = validateSchemaName(internal.schema);
     }
     for (const wf of workflows ?? []) this.#registry.register(wf);
-    this.#slots = new Slots(this.config.maxConcurrentTasks, () => {
-      if (this.#wantWork) this.#schedulePump();
-    });
+    this.#slots = new Slots(
+      this.config.maxConcurrentTasks,
+      () => {
+        if (this.#wantWork) this.#schedulePump();
+      },
+      this.config.claimAhead,
+    );
     this.#ready = this.#init();
     this.#ready.catch(() => undefined);
   }
@@ -995,6 +999,30 @@ export class DefaultRunner {
     this.#freeSlot(claim);
   }
 
+  /**
+   * Returns a claim whose body never started (claimed ahead and not started in time, see slots.ts, or
+   * reached by a shutdown) to the queue as if it had never been claimed (its attempt given back), logs
+   * why, and tells the other runners at once.
+   */
+  async #release(claim: ClaimedTask, why: string): Promise<void> {
+    const store = this.#store;
+    const now = Date.now();
+    await store.driver
+      .transaction(async (tx) => {
+        if (!(await store.unclaim(tx, claim, this.runnerId, now))) return false;
+        const data = { reason: why };
+        await store.insertEvents(tx, [{ executionId: claim.executionId, taskId: claim.taskId, type: "task_released", data }], this.runnerId, now);
+        await store.notify(tx, `r:${this.runnerId}`);
+        return true;
+      })
+      .then(
+        (released) => released && this.#emit("taskReleased", { executionId: claim.executionId, taskId: claim.taskId, reason: why }),
+        (err) => this.#report("release", err),
+      );
+    this.#finishInflight(claim);
+    this.#freeSlot(claim);
+  }
+
   /** Gives a claim's slot back, once (its outcome and a hand-back after an unexpected error may both ask). */
   #freeSlot(claim: ClaimedTask): void {
     if (this.#slotFreed.has(claim)) return;
@@ -1044,9 +1072,32 @@ export class DefaultRunner {
     const controller = new AbortController();
     const k = taskKey(claim.executionId, claim.taskId);
     this.#running.set(k, { controller, executionId: claim.executionId });
-    if (this.#stopping) controller.abort(new AbortReason("shutdown", "the runner is shutting down"));
+    // A task claimed ahead waits for a body permit (see slots.ts); one that waited too long goes back to the
+    // queue for any runner. A cancel that reached it meanwhile keeps its body from starting (runAttempt).
+    const waited = this.#slots.startBody();
+    const how = waited === "run" ? waited : await waited;
+    const reason = controller.signal.reason as unknown;
+    const stopping = this.#stopping || (reason instanceof AbortReason && reason.kind === "shutdown");
+    if (how === "expired" || stopping) {
+      // Its body never started: it goes back as if it had never been claimed.
+      if (how === "run") this.#slots.passBody();
+      this.#running.delete(k);
+      await this.#release(claim, how === "expired" ? `not started within ${AHEAD_TTL_MS} ms of its claim` : "the runner is shutting down");
+      return;
+    }
     this.#emit("taskStarted", { executionId: claim.executionId, taskId: claim.taskId, attempt: claim.attempt });
     const started = Date.now();
+    // The body's permit goes to the next task as soon as the body ends (a synchronous body: before
+    // runAttempt returns, so the next claimed task finds it free), unless the run-ahead bound holds its slot
+    // (see #finish): then the permit is held until the outcome is recorded too, so tasks claimed ahead do not
+    // run further ahead (and do not expire meanwhile, see Slots.endBody).
+    const bodyStart = performance.now();
+    let permit: "none" | "running" | "held" = how === "run" ? "running" : "none";
+    const releaseHeld = () => {
+      if (permit !== "held") return;
+      permit = "none";
+      this.#slots.releaseHeld();
+    };
     const result = await runAttempt({
       def,
       ctx,
@@ -1056,25 +1107,37 @@ export class DefaultRunner {
       controller,
       slots: this.#slots,
       defaultPollMs: this.config.pollIntervalMs,
+      onEnd: () => {
+        if (permit !== "running") return;
+        const atBound = this.#unrecorded >= this.#runAheadBound;
+        this.#slots.endBody(performance.now() - bodyStart, atBound);
+        permit = atBound ? "held" : "none";
+      },
     });
     this.#running.delete(k);
 
-    let write: TaskWrite;
-    if (result.ok) {
-      const delta = diffContext(merged, ctx.toJSON());
-      write = { kind: "completed", output: { set: delta.set, removed: [...delta.removed] } };
-    } else if (result.aborted === "shutdown") {
-      await this.#handBack(claim);
-      return;
-    } else {
-      const error = errorText(result.error);
-      const retry =
-        result.aborted !== "cancel" && claim.attempt < claim.maxAttempts && shouldRetry(def.retry, result.error);
-      write = retry
-        ? { kind: "retry", error, readyAt: Date.now() + retryDelayMs(def.retry, claim.attempt) }
-        : { kind: "failed", error };
+    let effects: OutcomeEffects | undefined;
+    try {
+      let write: TaskWrite;
+      if (result.ok) {
+        const delta = diffContext(merged, ctx.toJSON());
+        write = { kind: "completed", output: { set: delta.set, removed: [...delta.removed] } };
+      } else if (result.aborted === "shutdown") {
+        releaseHeld();
+        await this.#handBack(claim);
+        return;
+      } else {
+        const error = errorText(result.error);
+        const retry =
+          result.aborted !== "cancel" && claim.attempt < claim.maxAttempts && shouldRetry(def.retry, result.error);
+        write = retry
+          ? { kind: "retry", error, readyAt: Date.now() + retryDelayMs(def.retry, claim.attempt) }
+          : { kind: "failed", error };
+      }
+      effects = await this.#finish(claim, wf, write, Date.now() - started);
+    } finally {
+      releaseHeld();
     }
-    const effects = await this.#finish(claim, wf, write, Date.now() - started);
     if (!effects || effects.lost) return;
     try {
       if (result.ok) await def.onSuccess?.(def.id, ctx.clone());
@@ -1082,6 +1145,11 @@ export class DefaultRunner {
     } catch (err) {
       this.#report(`${result.ok ? "onSuccess" : "onFailure"} callback of task ${def.id}`, err);
     }
+  }
+
+  /** How many outcomes may wait to be written before finished attempts keep their slots (see #finish). */
+  get #runAheadBound(): number {
+    return Math.max(this.config.maxConcurrentTasks, MAX_BATCH);
   }
 
   /**
@@ -1094,7 +1162,7 @@ export class DefaultRunner {
    * what a crash leaves run but unrecorded (to run again) stays within one full batch.
    */
   async #finish(claim: ClaimedTask, wf: Workflow, write: TaskWrite, durationMs: number | undefined): Promise<OutcomeEffects | undefined> {
-    if (this.#unrecorded < Math.max(this.config.maxConcurrentTasks, MAX_BATCH)) this.#freeSlot(claim);
+    if (this.#unrecorded < this.#runAheadBound) this.#freeSlot(claim);
     this.#unrecorded++;
     const hold = { reserved: 0 };
     let recorded: RecordedOutcome | undefined;

@@ -554,6 +554,12 @@ export class SqlStore {
       requeue:
         `UPDATE ${p}cloaca_tasks SET status = 'Ready', claimed_by = NULL, ready_at = ?, recoveries = recoveries + 1 ` +
         `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
+      // A claim whose body never started goes back as it was: its attempt is given back and nothing counts
+      // as a recovery (started_at too, if this was its first claim).
+      unclaim:
+        `UPDATE ${p}cloaca_tasks SET status = 'Ready', claimed_by = NULL, ready_at = ?, attempt = attempt - 1, ` +
+        `started_at = CASE WHEN attempt = 1 THEN NULL ELSE started_at END ` +
+        `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
       cancelExecution:
         `UPDATE ${p}cloaca_executions SET status = 'Cancelled', completed_at = ?, error_message = ? ` +
         `WHERE id = ? AND status IN ('Running','Paused')`,
@@ -645,6 +651,11 @@ export class SqlStore {
     return (
       (await tx.run(this.sql.requeue, [now, claim.executionId, claim.taskId, deadRunner, claim.attempt])) > 0
     );
+  }
+
+  /** Returns an attempt whose body never started to the queue, as if never claimed; false when it moved on. */
+  async unclaim(tx: Queryable, claim: ClaimedTask, runnerId: string, now: number): Promise<boolean> {
+    return (await tx.run(this.sql.unclaim, [now, claim.executionId, claim.taskId, runnerId, claim.attempt])) > 0;
   }
 
   // ---------------------------------------------------------------- executions
