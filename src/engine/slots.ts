@@ -9,8 +9,9 @@
  * outcomes travel in larger batches. It claims ahead only as many as its permits will start within
  * {@link AHEAD_WINDOW_MS} at the pace of its recent bodies (none until a body has ended, none while bodies
  * are long), and a task that waits longer than {@link AHEAD_TTL_MS} for a permit goes back to the queue
- * for any runner. So a runner never sits on work another runner could start sooner (the reference's
- * runners claim before they wait for their semaphore and can hold far more than they can run).
+ * for any runner (a wait behind the runner's own unrecorded outcomes does not count, see `endBody`). So a
+ * runner never sits on work another runner could start sooner (the reference's runners claim before they
+ * wait for their semaphore and can hold far more than they can run).
  */
 
 /** A task claimed ahead should start within about this long; the pace of recent bodies sets how many that is. */
@@ -73,7 +74,7 @@ export class Slots {
     return this.used;
   }
 
-  /** Tasks currently claimed beyond the permits allowed (see {@link claimAheadFor}). */
+  /** The claim-ahead in force: how many tasks beyond the permits may be held claimed (see {@link claimAheadFor}). */
   get ahead(): number {
     return this.extra;
   }
