@@ -1093,6 +1093,8 @@ export class DefaultRunner {
     // run further ahead (and do not expire meanwhile, see Slots.endBody).
     const bodyStart = performance.now();
     let permit: "none" | "running" | "held" = how === "run" ? "running" : "none";
+    let counted = false;
+    let keepSlot = false;
     const releaseHeld = () => {
       if (permit !== "held") return;
       permit = "none";
@@ -1109,9 +1111,13 @@ export class DefaultRunner {
       defaultPollMs: this.config.pollIntervalMs,
       onEnd: () => {
         if (permit !== "running") return;
-        const atBound = this.#unrecorded >= this.#runAheadBound;
-        this.#slots.endBody(performance.now() - bodyStart, atBound);
-        permit = atBound ? "held" : "none";
+        // The outcome counts as unrecorded from the body's end: a task claimed ahead that takes the permit
+        // runs before this attempt's continuation, and must see it (see #finish).
+        keepSlot = this.#unrecorded >= this.#runAheadBound;
+        this.#unrecorded++;
+        counted = true;
+        this.#slots.endBody(performance.now() - bodyStart, keepSlot);
+        permit = keepSlot ? "held" : "none";
       },
     });
     this.#running.delete(k);
@@ -1124,6 +1130,8 @@ export class DefaultRunner {
         write = { kind: "completed", output: { set: delta.set, removed: [...delta.removed] } };
       } else if (result.aborted === "shutdown") {
         releaseHeld();
+        if (counted) this.#unrecorded--; // no outcome to record: it goes back
+        counted = false;
         await this.#handBack(claim);
         return;
       } else {
@@ -1134,9 +1142,12 @@ export class DefaultRunner {
           ? { kind: "retry", error, readyAt: Date.now() + retryDelayMs(def.retry, claim.attempt) }
           : { kind: "failed", error };
       }
-      effects = await this.#finish(claim, wf, write, Date.now() - started);
+      const early = counted ? { keepSlot } : undefined;
+      counted = false; // #finish takes the count over
+      effects = await this.#finish(claim, wf, write, Date.now() - started, early);
     } finally {
       releaseHeld();
+      if (counted) this.#unrecorded--;
     }
     if (!effects || effects.lost) return;
     try {
@@ -1161,9 +1172,16 @@ export class DefaultRunner {
    * recorded (its batch then hands it on), so a runner does not claim much faster than it records, and
    * what a crash leaves run but unrecorded (to run again) stays within one full batch.
    */
-  async #finish(claim: ClaimedTask, wf: Workflow, write: TaskWrite, durationMs: number | undefined): Promise<OutcomeEffects | undefined> {
-    if (this.#unrecorded < this.#runAheadBound) this.#freeSlot(claim);
-    this.#unrecorded++;
+  async #finish(
+    claim: ClaimedTask,
+    wf: Workflow,
+    write: TaskWrite,
+    durationMs: number | undefined,
+    /** The outcome was counted as unrecorded when its body ended, and the bound was checked then. */
+    counted?: { keepSlot: boolean },
+  ): Promise<OutcomeEffects | undefined> {
+    if (counted ? !counted.keepSlot : this.#unrecorded < this.#runAheadBound) this.#freeSlot(claim);
+    if (!counted) this.#unrecorded++;
     const hold = { reserved: 0 };
     let recorded: RecordedOutcome | undefined;
     for (let attempt = 1; attempt <= 5 && !recorded; attempt++) {
