@@ -554,10 +554,10 @@ export class SqlStore {
       requeue:
         `UPDATE ${p}cloaca_tasks SET status = 'Ready', claimed_by = NULL, ready_at = ?, recoveries = recoveries + 1 ` +
         `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
-      // A claim whose body never started goes back as it was: its attempt is given back and nothing counts
-      // as a recovery (started_at too, if this was its first claim).
+      // A claim whose body never started goes back as it was: its attempt is given back, nothing counts as
+      // a recovery, its place in the queue is kept (started_at is cleared too, if this was its first claim).
       unclaim:
-        `UPDATE ${p}cloaca_tasks SET status = 'Ready', claimed_by = NULL, ready_at = ?, attempt = attempt - 1, ` +
+        `UPDATE ${p}cloaca_tasks SET status = 'Ready', claimed_by = NULL, ready_at = COALESCE(ready_at, ?), attempt = attempt - 1, ` +
         `started_at = CASE WHEN attempt = 1 THEN NULL ELSE started_at END ` +
         `WHERE execution_id = ? AND task_id = ? AND status = 'Running' AND claimed_by = ? AND attempt = ?`,
       cancelExecution:

@@ -56,6 +56,9 @@ forEachBackend((backend) => {
     await released;
     expect(peak).toBe(2);
     expect(reasons).toEqual(Array(6).fill("not started within 50 ms of its claim"));
+    // They are back in the queue as if never claimed: no attempt used, no start time.
+    const back = (await first.getExecution(exec.id)).taskResults.filter((t) => t.status === "Ready");
+    expect(back.map((t) => [t.attempts, t.startTime])).toEqual(Array(6).fill([0, undefined]));
 
     // The released tasks are back in the queue: a second runner runs them while the first still holds two.
     const second = await openRunner(db, { workflows: [quick, fan], maxConcurrentTasks: 4 });
