@@ -95,6 +95,29 @@ forEachBackend((backend) => {
     expect(peak).toBe(3);
   });
 
+  it("a cancelled execution's task that was claimed ahead never starts its body", async () => {
+    const quick = new WorkflowBuilder(unique("quickc")).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const blocker = new WorkflowBuilder(unique("block")).task("b", async () => void (await gate)).build({ register: false });
+    let victimRan = 0;
+    const victim = new WorkflowBuilder(unique("victim")).task("v", () => void victimRan++).build({ register: false });
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [quick, blocker, victim], maxConcurrentTasks: 1, claimAhead: 3 });
+    expect((await runner.execute(quick.name)).status).toBe("Completed");
+    const started = times(runner, "taskStarted", 1);
+    const x = await runner.start(blocker.name);
+    await started;
+    // Its one task is claimed at start (a slot ahead is free) and waits for the blocked body's permit.
+    const y = await runner.start(victim.name);
+    expect(await runner.cancel(y.id)).toBe(true);
+    open();
+    expect((await x.wait()).status).toBe("Completed");
+    const result = await y.wait();
+    expect(result.status).toBe("Cancelled");
+    expect(victimRan).toBe(0);
+    expect(result.taskResults[0]!.status === "Failed" || result.taskResults[0]!.status === "Skipped").toBe(true);
+  });
+
   it("claimAhead 0 claims only for free slots: a blocked runner holds no more claims than bodies", async () => {
     const quick = new WorkflowBuilder(unique("quick0")).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
     let open!: () => void;
