@@ -1092,7 +1092,7 @@ export class DefaultRunner {
     // (see #finish): then the permit is held until the outcome is recorded too, so tasks claimed ahead do not
     // run further ahead (and do not expire meanwhile, see Slots.endBody).
     const bodyStart = performance.now();
-    let permit: "none" | "running" | "held" = how === "run" ? "running" : "none";
+    let permit: "running" | "held" | "none" = "running";
     let counted = false;
     let keepSlot = false;
     const releaseHeld = () => {
