@@ -1092,12 +1092,11 @@ export class DefaultRunner {
     // (see #finish): then the permit is held until the outcome is recorded too, so tasks claimed ahead do not
     // run further ahead (and do not expire meanwhile, see Slots.endBody).
     const bodyStart = performance.now();
-    let permit: "running" | "held" | "none" = "running";
-    let counted = false;
-    let keepSlot = false;
+    let keepSlot = false; // at the run-ahead bound when the body ended: its slot and permit wait for its outcome
+    let counted = false; // its outcome is counted in #unrecorded and not yet handed to #finish
     const releaseHeld = () => {
-      if (permit !== "held") return;
-      permit = "none";
+      if (!keepSlot) return;
+      keepSlot = false;
       this.#slots.releaseHeld();
     };
     const result = await runAttempt({
@@ -1110,14 +1109,12 @@ export class DefaultRunner {
       slots: this.#slots,
       defaultPollMs: this.config.pollIntervalMs,
       onEnd: () => {
-        if (permit !== "running") return;
-        // The outcome counts as unrecorded from the body's end: a task claimed ahead that takes the permit
-        // runs before this attempt's continuation, and must see it (see #finish).
+        // Called once. The outcome counts as unrecorded from the body's end: a task claimed ahead that takes
+        // the permit runs before this attempt's continuation, and must see it (see #finish).
         keepSlot = this.#unrecorded >= this.#runAheadBound;
         this.#unrecorded++;
         counted = true;
         this.#slots.endBody(performance.now() - bodyStart, keepSlot);
-        permit = keepSlot ? "held" : "none";
       },
     });
     this.#running.delete(k);
