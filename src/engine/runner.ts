@@ -1016,11 +1016,17 @@ export class DefaultRunner {
         return true;
       })
       .then(
-        (released) => released && this.#emit("taskReleased", { executionId: claim.executionId, taskId: claim.taskId, reason: why }),
+        (released) => {
+          if (!released) return;
+          this.#emit("taskReleased", { executionId: claim.executionId, taskId: claim.taskId, reason: why });
+          // Our own NOTIFY does not reach us: look for it again ourselves, by key, once a slot is free.
+          this.#hints.add([{ executionId: claim.executionId, taskId: claim.taskId }]);
+        },
         (err) => this.#report("release", err),
       );
     this.#finishInflight(claim);
     this.#freeSlot(claim);
+    this.wake();
   }
 
   /** Gives a claim's slot back, once (its outcome and a hand-back after an unexpected error may both ask). */

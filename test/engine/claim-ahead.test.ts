@@ -95,6 +95,26 @@ forEachBackend((backend) => {
     expect(peak).toBe(3);
   });
 
+  it("a runner alone picks its released tasks up again when a body ends, without waiting for the backstop poll", async () => {
+    const quick = new WorkflowBuilder(unique("quickr")).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let b = new WorkflowBuilder(unique("fanr")) as WorkflowBuilder<string>;
+    b = b.task("hold", async () => void (await gate));
+    for (let i = 0; i < 3; i++) b = b.task(`t${i}`, (ctx) => ctx.set(`t${i}`, i));
+    const fan = b.build({ register: false });
+    // A backstop poll of a minute: only the runner's own wake-up can bring the released tasks back in time.
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [quick, fan], maxConcurrentTasks: 1, claimAhead: 3, pollIntervalMs: 60_000 });
+    expect((await runner.execute(quick.name)).status).toBe("Completed");
+    const released = times(runner, "taskReleased", 3);
+    const exec = await runner.start(fan.name);
+    await released;
+    open();
+    const result = await exec.wait({ timeoutMs: 10_000 });
+    expect(result.status).toBe("Completed");
+    expect(result.taskResults.map((t) => t.attempts)).toEqual([1, 1, 1, 1]);
+  });
+
   it("a cancelled execution's task that was claimed ahead never starts its body", async () => {
     const quick = new WorkflowBuilder(unique("quickc")).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
     let open!: () => void;
