@@ -1082,9 +1082,8 @@ export class DefaultRunner {
     // queue for any runner. A cancel that reached it meanwhile keeps its body from starting (runAttempt).
     const waited = this.#slots.startBody();
     const how = waited === "run" ? waited : await waited;
-    const reason = controller.signal.reason as unknown;
-    const stopping = this.#stopping || (reason instanceof AbortReason && reason.kind === "shutdown");
-    if (how === "expired" || stopping) {
+    // (A shutdown's abort comes only after #stopping is set.)
+    if (how === "expired" || this.#stopping) {
       // Its body never started: it goes back as if it had never been claimed.
       if (how === "run") this.#slots.passBody();
       this.#running.delete(k);
@@ -1145,9 +1144,9 @@ export class DefaultRunner {
           ? { kind: "retry", error, readyAt: Date.now() + retryDelayMs(def.retry, claim.attempt) }
           : { kind: "failed", error };
       }
-      const early = counted ? { keepSlot } : undefined;
+      const counts = counted;
       counted = false; // #finish takes the count over
-      effects = await this.#finish(claim, wf, write, Date.now() - started, early);
+      effects = await this.#finish(claim, wf, write, Date.now() - started, counts ? keepSlot : undefined);
     } finally {
       releaseHeld();
       if (counted) this.#unrecorded--;
@@ -1180,11 +1179,14 @@ export class DefaultRunner {
     wf: Workflow,
     write: TaskWrite,
     durationMs: number | undefined,
-    /** The outcome was counted as unrecorded when its body ended, and the bound was checked then. */
-    counted?: { keepSlot: boolean },
+    /**
+     * Set when the outcome was counted as unrecorded at its body's end, where the bound was checked: whether
+     * the attempt keeps its slot until the outcome is recorded.
+     */
+    keepSlot?: boolean,
   ): Promise<OutcomeEffects | undefined> {
-    if (counted ? !counted.keepSlot : this.#unrecorded < this.#runAheadBound) this.#freeSlot(claim);
-    if (!counted) this.#unrecorded++;
+    if (!(keepSlot ?? this.#unrecorded >= this.#runAheadBound)) this.#freeSlot(claim);
+    if (keepSlot === undefined) this.#unrecorded++;
     const hold = { reserved: 0 };
     let recorded: RecordedOutcome | undefined;
     for (let attempt = 1; attempt <= 5 && !recorded; attempt++) {
