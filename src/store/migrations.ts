@@ -97,6 +97,36 @@ export const sqliteMigrations: readonly Migration[] = [
     name: "core tables",
     statements: coreTables({ bigint: "INTEGER", serial: "INTEGER PRIMARY KEY AUTOINCREMENT", token: "lower(hex(randomblob(16)))" }),
   },
+  {
+    version: 2,
+    name: "fewer pages per commit",
+    statements: [
+      // Every commit writes each page it changed to the WAL and syncs it: an outcome's commit wrote 7–13
+      // pages where a one-row insert writes one, and after an idle pause each page costs about 0.015 ms.
+      // Two of them served nothing the engine needs. The executions' status index changed with every start
+      // and finish (listing by status walks the created_at index, as on PostgreSQL since its migration 2).
+      `DROP INDEX cloaca_executions_status`,
+      // AUTOINCREMENT made every event insert update sqlite_sequence (one more page per commit); it only
+      // keeps SQLite from reusing the sequence numbers of the newest rows once they are deleted. A plain
+      // INTEGER PRIMARY KEY still gives each new event a higher seq than every event in the table, so an
+      // execution's log stays in order. The table is rebuilt (SQLite cannot drop AUTOINCREMENT in place).
+      `CREATE TABLE cloaca_events_v2 (
+        seq INTEGER PRIMARY KEY,
+        execution_id TEXT NOT NULL,
+        task_id TEXT,
+        event_type TEXT NOT NULL,
+        data TEXT,
+        runner_id TEXT,
+        created_at INTEGER NOT NULL
+      )`,
+      `INSERT INTO cloaca_events_v2 (seq, execution_id, task_id, event_type, data, runner_id, created_at) ` +
+        `SELECT seq, execution_id, task_id, event_type, data, runner_id, created_at FROM cloaca_events`,
+      `DROP TABLE cloaca_events`,
+      `ALTER TABLE cloaca_events_v2 RENAME TO cloaca_events`,
+      `CREATE INDEX cloaca_events_execution ON cloaca_events (execution_id, seq)`,
+      `CREATE INDEX cloaca_events_created ON cloaca_events (created_at)`,
+    ],
+  },
 ];
 
 /** PostgreSQL migrations. */

@@ -3,8 +3,10 @@
  * the later migrations: what migration 2 removed (the executions' status index, the events' sequence key)
  * must not break the queries that used them; migration 3's byte-wise collation of the keys must leave the
  * claim on its partial index, and must apply to a schema that already holds executions; after migration 5
- * no foreign key ties tasks to executions, so retention must delete the task rows itself.
+ * no foreign key ties tasks to executions, so retention must delete the task rows itself. On SQLite,
+ * migration 2 (fewer pages per commit) must upgrade a file that already holds events without losing them.
  */
+import Database from "better-sqlite3";
 import { expect, it } from "vitest";
 import { parseDatabaseUrl } from "../../src/database-url.js";
 import { ExecutionNotFoundError, WorkflowBuilder } from "../../src/index.js";
@@ -203,6 +205,84 @@ forEachBackend((backend) => {
       expect((await after.getExecutionEvents(failed.executionId)).map((e) => e.type)).toContain("execution_failed");
       const again = await after.execute(name);
       expect([again.status, again.finalContext.get("b")]).toEqual(["Completed", 1]);
+    });
+  }
+
+  if (backend.name === "sqlite") {
+    /** The file of a SQLite test database (its URL is `sqlite:///` + an absolute path). */
+    const fileOf = (url: string) => url.slice("sqlite:///".length);
+    const layout = (file: string) => {
+      const side = new Database(file, { readonly: true });
+      try {
+        return {
+          events: String((side.prepare("SELECT sql FROM sqlite_schema WHERE name = 'cloaca_events'").get() as { sql: string }).sql),
+          indexes: (side.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name").all() as { name: string }[]).map((r) => r.name),
+          sequences: (side.prepare("SELECT name FROM sqlite_schema WHERE name = 'sqlite_sequence'").all() as unknown[]).length
+            ? (side.prepare("SELECT name FROM sqlite_sequence").all() as { name: string }[]).map((r) => r.name)
+            : [],
+        };
+      } finally {
+        side.close();
+      }
+    };
+
+    it("migration 2: an older file is upgraded in place — the events keep their seq and order without AUTOINCREMENT, the status index is gone, listing by status still works", async () => {
+      const db = await freshDatabase(backend);
+      const file = fileOf(db.url);
+      const name = unique("pages");
+      const wf = new WorkflowBuilder(name)
+        .task("a", (ctx) => ctx.set("a", 1))
+        .task("b", { dependencies: ["a"] }, (ctx) => ctx.set("b", 1))
+        .build({ register: false });
+      const before = await openRunner(db, { workflows: [wf] });
+      const first = await before.execute(name);
+      const firstEvents = await before.getExecutionEvents(first.executionId);
+      expect(firstEvents.map((e) => e.type)).toEqual(["execution_started", "task_completed", "task_ready", "task_completed", "execution_completed"]);
+      await before.shutdown();
+
+      // Back to the layout of version 1, with the rows: AUTOINCREMENT events (and their sqlite_sequence
+      // entry) and the executions' status index.
+      const side = new Database(file);
+      side.exec(`
+        BEGIN;
+        CREATE TABLE old_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL, task_id TEXT,
+          event_type TEXT NOT NULL, data TEXT, runner_id TEXT, created_at INTEGER NOT NULL);
+        INSERT INTO old_events SELECT seq, execution_id, task_id, event_type, data, runner_id, created_at FROM cloaca_events;
+        DROP TABLE cloaca_events;
+        ALTER TABLE old_events RENAME TO cloaca_events;
+        CREATE INDEX cloaca_events_execution ON cloaca_events (execution_id, seq);
+        CREATE INDEX cloaca_events_created ON cloaca_events (created_at);
+        CREATE INDEX cloaca_executions_status ON cloaca_executions (status, created_at);
+        DELETE FROM cloaca_migrations WHERE version = 2;
+        COMMIT;`);
+      side.close();
+      const old = layout(file);
+      expect(old.events).toContain("AUTOINCREMENT");
+      expect(old.sequences).toEqual(["cloaca_events"]);
+      expect(old.indexes).toContain("cloaca_executions_status");
+
+      const after = await openRunner(db, { workflows: [wf] });
+      const now = layout(file);
+      expect(now.events).not.toContain("AUTOINCREMENT");
+      expect(now.sequences).toEqual([]);
+      expect(now.indexes).toEqual([
+        "cloaca_events_created",
+        "cloaca_events_execution",
+        "cloaca_executions_created",
+        "cloaca_executions_workflow",
+        "cloaca_tasks_claimed",
+        "cloaca_tasks_ready",
+      ]);
+      expect(await after.getExecutionEvents(first.executionId)).toEqual(firstEvents);
+      const second = await after.execute(name);
+      const secondEvents = await after.getExecutionEvents(second.executionId);
+      expect(secondEvents.map((e) => e.type)).toEqual(firstEvents.map((e) => e.type));
+      // Each new event still comes after every event already in the table.
+      expect(secondEvents[0]!.seq).toBeGreaterThan(firstEvents.at(-1)!.seq);
+      expect(secondEvents.map((e) => e.seq)).toEqual([...secondEvents.map((e) => e.seq)].sort((x, y) => x - y));
+      expect((await after.listExecutions({ status: "Completed" })).map((e) => e.executionId).sort()).toEqual(
+        [first.executionId, second.executionId].sort(),
+      );
     });
   }
 });

@@ -178,7 +178,7 @@ describe("cloaca arguments (main() in process)", () => {
     const file = join(tempDir(), "wf.db");
     const first = await cloacaHere(["migrate", "--db", `sqlite:///${file}`]);
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/^Migrated sqlite:\/\/\/.*wf\.db: applied 1 \(core tables\)$/m);
+    expect(first.stdout).toMatch(/^Migrated sqlite:\/\/\/.*wf\.db: applied 1 \(core tables\), 2 \(fewer pages per commit\)$/m);
     const db = new Database(file, { readonly: true });
     try {
       const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'cloaca_%' ORDER BY name").all() as Array<{ name: string }>;
@@ -188,7 +188,7 @@ describe("cloaca arguments (main() in process)", () => {
     }
     const second = await cloacaHere(["migrate"], { env: { DATABASE_URL: `sqlite:///${file}` } });
     expect(second.code).toBe(0);
-    expect(second.stdout).toMatch(/is up to date \(migration 1: core tables\)/);
+    expect(second.stdout).toMatch(/is up to date \(migration 2: fewer pages per commit\)/);
   });
 });
 
