@@ -6,6 +6,7 @@ import { TaskTimeoutError } from "../errors.js";
 import type { Context } from "../workflow/context.js";
 import type { TaskDefinition, TaskHandle } from "../workflow/task.js";
 import type { Slots } from "./slots.js";
+import type { AttemptAbort } from "./attempt-abort.js";
 
 /** How an attempt ended. */
 export type AttemptResult = { ok: true } | { ok: false; error: unknown; aborted: "timeout" | "cancel" | "shutdown" | undefined };
@@ -24,25 +25,24 @@ export interface AttemptInput {
   readonly executionId: string;
   readonly attempt: number;
   readonly timeoutMs: number;
-  readonly controller: AbortController;
+  readonly abort: AttemptAbort;
   readonly slots: Slots;
   readonly defaultPollMs: number;
   /** Called once, as soon as the body has ended (before `runAttempt` returns; synchronously for a synchronous body). */
   readonly onEnd?: () => void;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, abort: AttemptAbort): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
+    if (abort.aborted) return reject(abort.reason);
     const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
+      remove();
       resolve();
     }, ms);
-    const onAbort = () => {
+    const remove = abort.onAbort(() => {
       clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
+      reject(abort.reason);
+    });
   });
 }
 
@@ -52,13 +52,14 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
 
 /** Runs the task body once. Never throws: failures come back as a result. */
 export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
-  const { def, ctx, controller, slots } = input;
-  const signal = controller.signal;
+  const { def, ctx, abort, slots } = input;
   const handle: TaskHandle = {
     executionId: input.executionId,
     taskId: def.id,
     attempt: input.attempt,
-    signal,
+    get signal() {
+      return abort.signal;
+    },
     async deferUntil(condition, options) {
       const poll = options?.pollIntervalMs ?? input.defaultPollMs;
       if (!Number.isInteger(poll) || poll < 1) throw new RangeError("deferUntil: pollIntervalMs must be a positive integer");
@@ -68,7 +69,7 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
       slots.release();
       try {
         for (;;) {
-          await sleep(poll, signal);
+          await sleep(poll, abort);
           if (await condition()) break;
         }
       } finally {
@@ -82,23 +83,19 @@ export async function runAttempt(input: AttemptInput): Promise<AttemptResult> {
   let timer: NodeJS.Timeout | undefined;
   try {
     // A body that is already aborted (the runner is shutting down) does not start.
-    if (signal.aborted) throw signal.reason;
+    if (abort.aborted) throw abort.reason;
     const running = def.fn(ctx, handle);
     // A synchronous body is done; an asynchronous one races its timeout and the signal.
     if (isPromiseLike(running)) {
-      const aborted = new Promise<never>((_, reject) => {
-        const onAbort = () => reject(signal.reason);
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
-      });
+      const aborted = new Promise<never>((_, reject) => abort.onAbort(() => reject(abort.reason)));
       aborted.catch(() => undefined);
-      timer = setTimeout(() => controller.abort(new TaskTimeoutError(def.id, input.timeoutMs)), input.timeoutMs);
+      timer = setTimeout(() => abort.abort(new TaskTimeoutError(def.id, input.timeoutMs)), input.timeoutMs);
       await Promise.race([running, aborted]);
     }
-    if (signal.aborted) throw signal.reason;
+    if (abort.aborted) throw abort.reason;
     return { ok: true };
   } catch (error) {
-    const reason: unknown = signal.aborted ? signal.reason : undefined;
+    const reason: unknown = abort.aborted ? abort.reason : undefined;
     const kind =
       reason instanceof TaskTimeoutError ? "timeout" : reason instanceof AbortReason ? reason.kind : undefined;
     return { ok: false, error: reason ?? error, aborted: kind };

@@ -25,6 +25,7 @@ import { retryDelayMs, shouldRetry } from "../workflow/retry.js";
 import { evaluateRule } from "../workflow/rules.js";
 import type { Workflow } from "../workflow/workflow.js";
 import { AbortReason, runAttempt } from "./attempt.js";
+import { AttemptAbort } from "./attempt-abort.js";
 import { ancestorsOf, diffContext, taskInput, toDelta, type ContextDelta } from "./context-flow.js";
 import { newExecutionId } from "./execution-ids.js";
 import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type OneTripPlan, type Outcome, type OutcomeEffects } from "./completion.js";
@@ -179,7 +180,7 @@ function toInput(input: Context | Record<string, unknown> | undefined): JsonObje
 }
 
 interface Running {
-  readonly controller: AbortController;
+  readonly abort: AttemptAbort;
   readonly executionId: string;
 }
 
@@ -576,7 +577,7 @@ export class DefaultRunner {
       const outcome = await Promise.race([drained, timedOut]);
       clearTimeout(timer);
       if (outcome === "timeout") {
-        for (const r of this.#running.values()) r.controller.abort(new AbortReason("shutdown", "the runner is shutting down"));
+        for (const r of this.#running.values()) r.abort.abort(new AbortReason("shutdown", "the runner is shutting down"));
         await Promise.race([drained, new Promise((r) => setTimeout(r, 1_000))]);
       }
     }
@@ -945,7 +946,7 @@ export class DefaultRunner {
 
   #abortExecution(executionId: string, reason: string): void {
     for (const r of this.#running.values()) {
-      if (r.executionId === executionId) r.controller.abort(new AbortReason("cancel", reason));
+      if (r.executionId === executionId) r.abort.abort(new AbortReason("cancel", reason));
     }
   }
 
@@ -1075,9 +1076,9 @@ export class DefaultRunner {
     }
 
     const ctx = Context.fromTrustedObject(mergeOutputs(merged, []));
-    const controller = new AbortController();
+    const abort = new AttemptAbort();
     const k = taskKey(claim.executionId, claim.taskId);
-    this.#running.set(k, { controller, executionId: claim.executionId });
+    this.#running.set(k, { abort, executionId: claim.executionId });
     // A task claimed ahead waits for a body permit (see slots.ts); one that waited too long goes back to the
     // queue for any runner. A cancel that reached it meanwhile keeps its body from starting (runAttempt).
     const waited = this.#slots.startBody();
@@ -1110,7 +1111,7 @@ export class DefaultRunner {
       executionId: claim.executionId,
       attempt: claim.attempt,
       timeoutMs: def.timeoutMs ?? this.config.taskTimeoutSeconds * 1000,
-      controller,
+      abort,
       slots: this.#slots,
       defaultPollMs: this.config.pollIntervalMs,
       onEnd: () => {
