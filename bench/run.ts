@@ -8,7 +8,8 @@
  * pause so it does not ride a poller's phase.
  *
  * Every repetition uses a fresh database (a SQLite temp file / a fresh PostgreSQL schema, dropped after),
- * runs a verified warm-up first, then measures. Every result is checked (status, every task Completed
+ * runs a verified warm-up first, then measures. Before the measured repetitions, `--warmup-reps` (default 1)
+ * unmeasured ones run the same work for every system, so no system is measured with a cold JIT. Every result is checked (status, every task Completed
  * once, final-context keys and values); one wrong result and the run prints no figure and exits 1.
  * Each backend's baseline — single-row INSERT autocommit transactions on one connection — is measured in
  * the same run, interleaved with the workloads, and the engine's figures are given as ratios to it.
@@ -21,7 +22,7 @@
  * from the same run.
  *
  * Flags: --backend sqlite|postgres|both, --workload latency,simple,pipeline,parallel, -n, -c, --runs,
- * --reps, --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase), --sql-profile (time
+ * --reps, --warmup-reps, --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase), --sql-profile (time
  * every statement and print the costliest to stderr; adds overhead, so its run's figures are not comparable),
  * --peers [NAMES] (default: all; a name picks the peers whose key is NAME or starts with NAME-, e.g.
  * `graphile` = both graphile rows; opt-in variants such as `pgboss-poll` only by exact key), --no-peers,
@@ -57,7 +58,7 @@ type BenchName = WorkloadName | "latency";
 const BENCH_NAMES: readonly BenchName[] = ["latency", "simple", "pipeline", "parallel"];
 
 const USAGE = `usage: npm run bench -- [--backend sqlite|postgres|both] [--workload latency,simple,pipeline,parallel]
-                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]
+                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--warmup-reps 1] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]
                        [--peers [all|${PEERS.map((p) => p.key).join("|")}[,…]] | --no-peers] [--peer-n N] [--peer-runs R]
                        [--redis-url redis://127.0.0.1:6379] [--ceiling-seconds S] [--big-n 2000] [--rss-n 10000] [--docs | --no-docs]`;
 
@@ -79,6 +80,7 @@ function parseFlags() {
       c: { type: "string", short: "c" },
       runs: { type: "string" },
       reps: { type: "string" },
+      "warmup-reps": { type: "string" },
       "pg-url": { type: "string", default: "postgresql://postgres@127.0.0.1:5432/test" },
       out: { type: "string" },
       quick: { type: "boolean", default: false },
@@ -124,6 +126,13 @@ const N = intFlag("n", flags.n, quick ? 100 : 150);
 const C = intFlag("c", flags.c, 32);
 const RUNS = intFlag("runs", flags.runs, quick ? 100 : 200);
 const REPS = intFlag("reps", flags.reps, quick ? 1 : 3);
+/**
+ * Unmeasured repetitions run first (everything a measured one runs: engine, peers, ceiling; results
+ * checked, figures discarded). They warm each system's JIT: the engine's node CPU per task kept falling
+ * over its first several thousand executions (profiling script: PostgreSQL `simple`, 0.34 → 0.10 ms over
+ * 6 × 2000), while a repetition's own warm-up is 20 executions. A runner in service is past that.
+ */
+const WARMUP_REPS = intFlag("warmup-reps", flags["warmup-reps"], quick ? 0 : 1, 0);
 const TIMEOUT_MS = intFlag("timeout", flags.timeout, 120) * 1000;
 const BASELINE_MS = quick ? 300 : 1000;
 const WARMUP_WORKFLOWS = Math.min(N, quick ? 5 : 20);
@@ -401,9 +410,12 @@ async function main(): Promise<number> {
   await loadInfo("at start");
   let index = 0; // inputs are unique across the whole run, so a crossed-over result is caught
 
-  for (let rep = 1; rep <= REPS; rep++) {
+  for (let rep = 1 - WARMUP_REPS; rep <= REPS; rep++) {
+    // Repetitions before the first measured one only warm up (see WARMUP_REPS): checked, not recorded.
+    const measured = rep >= 1;
+    const repName = measured ? `rep ${rep}/${REPS}` : `warm-up rep ${rep + WARMUP_REPS}/${WARMUP_REPS}, not counted`;
     for (const backend of backends) {
-      phase = `${backend} baseline rep ${rep}`;
+      phase = `${backend} baseline ${repName}`;
       const b =
         backend === "postgres"
           ? await pgBaseline(PG_URL, `bench_${randomBytes(6).toString("hex")}`, BASELINE_MS)
@@ -415,11 +427,11 @@ async function main(): Promise<number> {
                 rmSync(dir, { recursive: true, force: true });
               }
             })();
-      row(backend, "baseline").baselines.push(b);
+      if (measured) row(backend, "baseline").baselines.push(b);
       log(`[${phase}] ${b.commits} commits, p50 ${percentile(b.latenciesMs, 50).toFixed(2)} ms`);
 
       for (const bench of benches) {
-        phase = `${backend} ${bench} rep ${rep}/${REPS}`;
+        phase = `${backend} ${bench} ${repName}`;
         const t = performance.now();
         const opened = await withTimeout(`${phase}: connect`, 60_000, openRunner(backend));
         let m: Measured;
@@ -438,7 +450,7 @@ async function main(): Promise<number> {
             if (BIG_N > 0) {
               const big = await throughput(opened.runner, backend, w, BIG_N, index, `${phase} N=${BIG_N}`);
               index += big.executions;
-              row(backend, bench, true).reps.push(big);
+              if (measured) row(backend, bench, true).reps.push(big);
               log(`[${phase} N=${BIG_N}] ${rateOf(big).toFixed(0)} tasks/s`);
             }
           }
@@ -448,7 +460,7 @@ async function main(): Promise<number> {
           settingsSeen.set(backend, s);
           await withTimeout(`${phase}: shutdown`, 30_000, opened.close());
         }
-        row(backend, bench).reps.push(m);
+        if (measured) row(backend, bench).reps.push(m);
         const took = `${((performance.now() - t) / 1000).toFixed(1)} s incl. setup`;
         if (errors.length) log(`[${phase}] ${errors.length} WRONG RESULT(S) (${took})`);
         else if (bench === "latency") log(`[${phase}] p50 ${median(m.latenciesMs).toFixed(2)} ms (${took})`);
@@ -457,16 +469,16 @@ async function main(): Promise<number> {
       }
 
       if (backend === "postgres" && peers.length) {
-        phase = `postgres ceiling rep ${rep}`;
+        phase = `postgres ceiling ${repName}`;
         const schema = () => `bench_ceiling_${randomBytes(6).toString("hex")}`;
         const pb = await withTimeout(`${phase}: pgbench`, CEILING_SECONDS * 1000 + 60_000, pgbenchCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS, PG_PROCESS));
         const pl = await withTimeout(`${phase}: pg loop`, CEILING_SECONDS * 1000 + 60_000, pgLoopCeiling(PG_URL, schema(), CEILING_CONNECTIONS, CEILING_SECONDS * 1000, PG_PROCESS));
-        ceilings.push(pb, pl);
+        if (measured) ceilings.push(pb, pl);
         log(`[${phase}] pgbench ${(pb.commits / (pb.elapsedMs / 1000)).toFixed(0)} commits/s, pg loop ${(pl.commits / (pl.elapsedMs / 1000)).toFixed(0)} commits/s (${CEILING_CONNECTIONS} connections)`);
 
         for (const peer of peers) {
           const t = performance.now();
-          phase = `peer ${peer.key} rep ${rep}/${REPS}`;
+          phase = `peer ${peer.key} ${repName}`;
           const r = await runPeerRep(
             peer,
             benches,
@@ -483,17 +495,19 @@ async function main(): Promise<number> {
               first: index,
               serverProcess: peer.usesPostgres ? PG_PROCESS : REDIS_PROCESS,
             },
-            (p) => (phase = `peer ${p} rep ${rep}/${REPS}`),
+            (p) => (phase = `peer ${p} ${repName}`),
           );
           index += r.used;
-          peerSetupMs.set(peer.key, [...(peerSetupMs.get(peer.key) ?? []), r.setupMs]);
-          for (const [bench, m] of r.measured) peerRows.set(`${peer.key}/${bench}`, [...(peerRows.get(`${peer.key}/${bench}`) ?? []), m]);
+          if (measured) {
+            peerSetupMs.set(peer.key, [...(peerSetupMs.get(peer.key) ?? []), r.setupMs]);
+            for (const [bench, m] of r.measured) peerRows.set(`${peer.key}/${bench}`, [...(peerRows.get(`${peer.key}/${bench}`) ?? []), m]);
+          }
           const parts = [...r.measured].map(([bench, m]) =>
             bench === "latency" ? `latency p50 ${median(m.latenciesMs).toFixed(2)} ms` : `${bench} ${rateOf(m).toFixed(0)} tasks/s`,
           );
-          log(`[peer ${peer.key} rep ${rep}/${REPS}] ${parts.join(", ")} (${((performance.now() - t) / 1000).toFixed(1)} s incl. fresh database)`);
+          log(`[peer ${peer.key} ${repName}] ${parts.join(", ")} (${((performance.now() - t) / 1000).toFixed(1)} s incl. fresh database)`);
           if (r.errors.length) {
-            errors.push(...r.errors.map((e) => `peer ${peer.label}, rep ${rep}: ${e}`));
+            errors.push(...r.errors.map((e) => `peer ${peer.label}, ${repName}: ${e}`));
             return finish(started, pgDescription);
           }
         }
@@ -780,7 +794,7 @@ function report(started: number, pgDescription: string | undefined): number {
 
   const notes = [
     `cloaca bench — ${new Date(started).toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"})`,
-    `command: \`${command}\` — medians of ${REPS} repetition(s), each on a fresh database after a verified warm-up; every result checked (status, tasks, final-context keys and values).`,
+    `command: \`${command}\` — medians of ${REPS} repetition(s), each on a fresh database after a verified warm-up${WARMUP_REPS ? `, after ${WARMUP_REPS} unmeasured repetition(s) of everything (engine, peers, ceiling: the same work, results checked, figures discarded) that warm each system's JIT` : ""}; every result checked (status, tasks, final-context keys and values).`,
     "",
     ...header,
     ...lines,
