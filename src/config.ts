@@ -32,6 +32,13 @@ export interface DefaultRunnerConfig {
    * free slots. Default `3 × maxConcurrentTasks`.
    */
   claimAhead?: number;
+  /**
+   * PostgreSQL: write transactions (outcomes, new executions) a runner keeps in flight at once, each on its
+   * own connection. An execution's writes always go to the same lane (chosen by its id), so two lanes never
+   * write the same rows. Integer 1–64, at most half the pool. Default `2` with a pool of at least 4
+   * connections, else `1`. SQLite has one writer and always writes in one lane.
+   */
+  writeLanes?: number;
   /** Default per-attempt task timeout (a task's own `timeoutMs` wins), in seconds. > 0. Default `300`. */
   taskTimeoutSeconds?: number;
   /** How long `runner.execute()` waits for a result before `ExecutionTimeoutError`, in seconds. > 0. Default `3600`. */
@@ -74,6 +81,8 @@ export interface DefaultRunnerConfig {
 export interface ResolvedConfig {
   readonly maxConcurrentTasks: number;
   readonly claimAhead: number;
+  /** `undefined`: chosen from the pool size (see {@link DefaultRunnerConfig.writeLanes}). */
+  readonly writeLanes: number | undefined;
   readonly taskTimeoutSeconds: number;
   readonly workflowTimeoutSeconds: number;
   readonly dbPoolSize: number;
@@ -111,6 +120,11 @@ type Key = keyof DefaultRunnerConfig;
 const FIELDS = {
   maxConcurrentTasks: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = submit-only)", default: "4" },
   claimAhead: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = claim only for free slots)", default: "3 × maxConcurrentTasks" },
+  writeLanes: {
+    schema: z.int().min(1).max(64),
+    accepted: "an integer 1–64 (PostgreSQL; at most half the pool)",
+    default: "2 with a pool of at least 4 connections, else 1",
+  },
   taskTimeoutSeconds: {
     schema: z.number().positive().max(MAX_TIMER_SECONDS),
     accepted: `a number of seconds > 0 (at most ${MAX_TIMER_SECONDS}, the longest Node timer)`,
@@ -174,6 +188,7 @@ const KEYS = Object.keys(FIELDS) as Key[];
 const ConfigSchema = z.strictObject({
   maxConcurrentTasks: FIELDS.maxConcurrentTasks.schema.optional(),
   claimAhead: FIELDS.claimAhead.schema.optional(),
+  writeLanes: FIELDS.writeLanes.schema.optional(),
   taskTimeoutSeconds: FIELDS.taskTimeoutSeconds.schema.optional(),
   workflowTimeoutSeconds: FIELDS.workflowTimeoutSeconds.schema.optional(),
   dbPoolSize: FIELDS.dbPoolSize.schema.optional(),
@@ -295,6 +310,7 @@ function check(input: unknown): { ok: true; config: ResolvedConfig } | { ok: fal
   const config: ResolvedConfig = {
     maxConcurrentTasks: v.maxConcurrentTasks ?? 4,
     claimAhead: v.claimAhead ?? 3 * (v.maxConcurrentTasks ?? 4),
+    writeLanes: v.writeLanes,
     taskTimeoutSeconds: v.taskTimeoutSeconds ?? 300,
     workflowTimeoutSeconds: v.workflowTimeoutSeconds ?? 3600,
     dbPoolSize: v.dbPoolSize ?? 10,
@@ -360,6 +376,7 @@ type EnvKind = "number" | "boolean" | "string" | "policy";
 const ENV_VARS: ReadonlyArray<readonly [string, Key, EnvKind]> = [
   ["CLOACA_MAX_CONCURRENT_TASKS", "maxConcurrentTasks", "number"],
   ["CLOACA_CLAIM_AHEAD", "claimAhead", "number"],
+  ["CLOACA_WRITE_LANES", "writeLanes", "number"],
   ["CLOACA_TASK_TIMEOUT_SECONDS", "taskTimeoutSeconds", "number"],
   ["CLOACA_WORKFLOW_TIMEOUT_SECONDS", "workflowTimeoutSeconds", "number"],
   ["CLOACA_DB_POOL_SIZE", "dbPoolSize", "number"],

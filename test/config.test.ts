@@ -28,6 +28,7 @@ describe("resolveConfig", () => {
     expect(c).toEqual({
       maxConcurrentTasks: 4,
       claimAhead: 12,
+      writeLanes: undefined,
       taskTimeoutSeconds: 300,
       workflowTimeoutSeconds: 3600,
       dbPoolSize: 10,
@@ -46,6 +47,7 @@ describe("resolveConfig", () => {
       eventRetentionDays: undefined,
     });
     expect(Object.keys(c)).toContain("eventRetentionDays");
+    expect(Object.keys(c)).toContain("writeLanes");
     expect(resolveConfig({})).toEqual(c);
   });
 
@@ -73,6 +75,7 @@ describe("resolveConfig", () => {
     const input: Required<DefaultRunnerConfig> = {
       maxConcurrentTasks: 1,
       claimAhead: 0,
+      writeLanes: 64,
       taskTimeoutSeconds: 0.5,
       workflowTimeoutSeconds: 7200,
       dbPoolSize: 1,
@@ -119,6 +122,9 @@ describe("resolveConfig", () => {
     ["maxConcurrentTasks", Number.NaN, "an integer ≥ 0", "default 4"],
     ["claimAhead", -1, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
     ["claimAhead", 1.5, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
+    ["writeLanes", 0, "an integer 1–64 (PostgreSQL; at most half the pool)", "default 2 with a pool of at least 4 connections, else 1"],
+    ["writeLanes", 65, "an integer 1–64", "default 2 with a pool"],
+    ["writeLanes", 1.5, "an integer 1–64", "default 2 with a pool"],
     ["taskTimeoutSeconds", 0, "seconds > 0", "default 300"],
     ["taskTimeoutSeconds", -1, "seconds > 0", "default 300"],
     ["taskTimeoutSeconds", Number.POSITIVE_INFINITY, "seconds > 0", "default 300"],
@@ -240,6 +246,7 @@ describe("configFromEnv", () => {
       DATABASE_URL: URL,
       CLOACA_MAX_CONCURRENT_TASKS: "8",
       CLOACA_CLAIM_AHEAD: "5",
+      CLOACA_WRITE_LANES: "3",
       CLOACA_TASK_TIMEOUT_SECONDS: "12.5",
       CLOACA_WORKFLOW_TIMEOUT_SECONDS: "600",
       CLOACA_DB_POOL_SIZE: "20",
@@ -259,6 +266,7 @@ describe("configFromEnv", () => {
     expect(config).toEqual({
       maxConcurrentTasks: 8,
       claimAhead: 5,
+      writeLanes: 3,
       taskTimeoutSeconds: 12.5,
       workflowTimeoutSeconds: 600,
       dbPoolSize: 20,

@@ -32,7 +32,7 @@ import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type OneTripPlan, ty
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
 import { AHEAD_TTL_MS, Slots } from "./slots.js";
-import { MAX_BATCH, WriteBatcher, type BatchKind } from "./write-batcher.js";
+import { MAX_BATCH, WriteBatcher, laneOf, type BatchKind } from "./write-batcher.js";
 import { InputCache } from "./input-cache.js";
 import { ReadyHints } from "./ready-hints.js";
 import { finishedPayloads, parseFinished } from "./notifications.js";
@@ -114,6 +114,8 @@ class BatchSlots {
     private readonly extra: { reserved: number },
     private readonly slots: Slots,
     private readonly stopping: () => boolean,
+    /** Write lanes: a batch claims with its lane's share of the free slots (see takeAll). */
+    private readonly lanes: number,
   ) {}
 
   /** One slot for a successor claimed locally; false when none is left. */
@@ -129,9 +131,12 @@ class BatchSlots {
     return true;
   }
 
-  /** Reserves every free slot of the runner; returns how many the batch has left for claims. */
+  /**
+   * Reserves the free slots of the runner (with several write lanes, this lane's share: a batch held up by a
+   * row lock then keeps the others' from starting work); returns how many the batch has left for claims.
+   */
   takeAll(): number {
-    if (!this.stopping()) this.extra.reserved += this.slots.reserve(this.slots.free);
+    if (!this.stopping()) this.extra.reserved += this.slots.reserve(Math.ceil(this.slots.free / this.lanes));
     return this.unused;
   }
 
@@ -228,7 +233,10 @@ export class DefaultRunner {
   /** Executions started here and not yet seen to finish: a first wait for one needs no status read. */
   readonly #live = new Set<string>();
   readonly #timers = new Set<NodeJS.Timeout>();
-  #batcher: WriteBatcher | undefined;
+  /** One group-commit batcher per write lane (see write-batcher.ts), made on first use. */
+  readonly #batchers: WriteBatcher[] = [];
+  /** How many write lanes: `writeLanes` on PostgreSQL (by default from the pool size), 1 on SQLite. */
+  readonly #lanes: number;
   /** The pump's claims, kept on one connection where the driver has several (see Driver.withAffinity). */
   #claimDriver: Driver | undefined;
   #wakeSeq = 0;
@@ -263,11 +271,21 @@ export class DefaultRunner {
           `the pool size is set twice and differs: pool_max_size=${poolMax} in the URL, dbPoolSize=${config.dbPoolSize} in the config (set one)`,
         );
       }
-      if (poolMin !== undefined && poolMin > (poolMax ?? this.config.dbPoolSize)) {
+      const pool = poolMax ?? this.config.dbPoolSize;
+      if (poolMin !== undefined && poolMin > pool) {
+        throw new ConfigurationError(`pool_min_size=${poolMin} is larger than the pool size ${pool} (pool_max_size or dbPoolSize)`);
+      }
+      // Each lane holds a connection while it writes; the claims, reads and heartbeats need the rest.
+      const lanes = this.config.writeLanes;
+      if (lanes !== undefined && lanes > 1 && lanes > Math.floor(pool / 2)) {
         throw new ConfigurationError(
-          `pool_min_size=${poolMin} is larger than the pool size ${poolMax ?? this.config.dbPoolSize} (pool_max_size or dbPoolSize)`,
+          `writeLanes=${lanes} needs a pool of at least ${2 * lanes} connections (the pool size is ${pool}: pool_max_size or dbPoolSize)`,
         );
       }
+      this.#lanes = lanes ?? (pool >= 4 ? 2 : 1);
+    } else {
+      // SQLite has one writer: a second lane would only split the batches.
+      this.#lanes = 1;
     }
     if (internal.schema !== undefined) {
       if (this.#target.kind !== "postgres") {
@@ -421,6 +439,11 @@ export class DefaultRunner {
     return this.#store;
   }
 
+  /** @internal Test hook, not public API: the write lanes in force (see {@link DefaultRunnerConfig.writeLanes}). */
+  get writeLanesForTests(): number {
+    return this.#lanes;
+  }
+
   /**
    * Outcomes of this runner's attempts, recorded set-based per batch (see completion.ts). The slots its
    * attempts still hold and any free one go first to the batch's successors (the local fast path), then —
@@ -439,7 +462,7 @@ export class DefaultRunner {
       const now = Date.now();
       // Extra slots are held in the first write's name until commit: a rollback gives them back (its reset).
       const own = outcomes.reduce((n, o) => (this.#slotFreed.has(o.claim) ? n : n + 1), 0);
-      const slots = new BatchSlots(own, outcomes[0]!.hold, this.#slots, () => this.#stopping);
+      const slots = new BatchSlots(own, outcomes[0]!.hold, this.#slots, () => this.#stopping, this.#lanes);
       const plan =
         store.capabilities.writableCtes && !outcomes.some((o) => this.#twoTrip.has(o.claim))
           ? oneTripPlan(outcomes, (id, taskIds) => this.#inputs.inputsFor(id, taskIds))
@@ -511,12 +534,17 @@ export class DefaultRunner {
     return { claim: { rows, want, seq: this.#wakeSeq, byKey: byKey.length > 0 }, want };
   }
 
-  /** Group commit for outcomes and new executions (see write-batcher.ts). */
-  get #writes(): WriteBatcher {
-    const store = this.#store;
-    // The write lane keeps to one connection too: its statements are planned there once.
-    this.#batcher ??= new WriteBatcher(store.driver.withAffinity(), (q, ws) => store.flushStatements(q, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
-    return this.#batcher;
+  /** Group commit for an execution's outcomes and its start: the batcher of its write lane (see write-batcher.ts). */
+  #writes(executionId: string): WriteBatcher {
+    const lane = laneOf(executionId, this.#lanes);
+    let batcher = this.#batchers[lane];
+    if (!batcher) {
+      const store = this.#store;
+      // Each lane keeps to one connection too: its statements are planned there once.
+      batcher = new WriteBatcher(store.driver.withAffinity(), (q, ws) => store.flushStatements(q, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
+      this.#batchers[lane] = batcher;
+    }
+    return batcher;
   }
 
   get #store() {
@@ -620,7 +648,7 @@ export class DefaultRunner {
     let reserved = 0;
     let local: ClaimedTask[] = [];
     try {
-      local = await this.#writes.submit({
+      local = await this.#writes(id).submit({
         kind: PLAN,
         reset: () => {
           this.#slots.release(reserved);
@@ -1192,7 +1220,7 @@ export class DefaultRunner {
     let recorded: RecordedOutcome | undefined;
     for (let attempt = 1; attempt <= 5 && !recorded; attempt++) {
       try {
-        recorded = await this.#writes.submit({
+        recorded = await this.#writes(claim.executionId).submit({
           kind: this.#outcomeKind,
           reset: () => {
             this.#slots.release(hold.reserved);

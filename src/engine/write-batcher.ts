@@ -12,17 +12,27 @@
  * fail its neighbours; first, if a kind answered the failure (`retryWhole`), the batch is written again
  * whole, once.
  *
- * One transaction at a time: with set-based writes a batch costs the same few statements whatever its
- * size, so the fewest, largest batches are the cheapest (in profiling runs one lane beat two and four
- * parallel lanes by 1.4–1.6× on PostgreSQL; with one-round-trip batches, two lanes gave 0.95–1.15× and
- * three 0.97×; since slots are freed when bodies end, 0.97–1.12×, see docs/benchmarks.md), and batches
- * never contend for rows or deadlock on them.
+ * One transaction at a time per batcher: with set-based writes a batch costs the same few statements
+ * whatever its size, so the fewest, largest batches are the cheapest. A PostgreSQL runner keeps one batcher
+ * per write lane (`writeLanes`, 2 by default): while one lane's statement runs on the server, the runner
+ * prepares and sends the other's, so the engine and the server stop taking turns (docs/benchmarks.md,
+ * session 13: 1.04–1.76× on the bench's PostgreSQL rows). Every write of an execution goes to the lane
+ * {@link laneOf} its id, so two lanes never write the same rows and cannot deadlock on them (claims inside
+ * a batch skip locked rows).
  */
 import { WriteSet, type Statement } from "../store/sql-store.js";
 import type { Driver, Queryable } from "../store/store.js";
 
 /** The most writes one transaction takes (the rest wait for the next). */
 export const MAX_BATCH = 256;
+
+/**
+ * The write lane (0 … lanes − 1) of an execution: from the last character of its id, the random end of a
+ * version 7 UUID (hex digits split evenly between two lanes).
+ */
+export function laneOf(executionId: string, lanes: number): number {
+  return lanes <= 1 ? 0 : executionId.charCodeAt(executionId.length - 1) % lanes;
+}
 
 /** A kind of write, performed set-based for all writes of that kind in a batch. */
 export interface BatchKind<I, T> {

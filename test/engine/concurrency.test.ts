@@ -197,6 +197,8 @@ forEachBackend((backend) => {
       expect((await y.wait()).finalContext.get("b")).toBe(1);
     });
 
+    // One write lane: with two, the outcomes of the other lane's executions would still be recorded while
+    // the lock holds this one (write-lanes.test.ts).
     it("runs ahead of its unrecorded outcomes by one full batch at most (256), then waits for them", async () => {
       const slow = unique("held");
       const quick = unique("quick");
@@ -205,7 +207,7 @@ forEachBackend((backend) => {
       const held = new WorkflowBuilder(slow).task("a", async () => void (await gate)).build({ register: false });
       const fast = new WorkflowBuilder(quick).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
       const db = await freshDatabase(backend);
-      const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 1 });
+      const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 1, writeLanes: 1 });
       let ran = 0;
       let reached!: () => void;
       const atBound = new Promise<void>((r) => (reached = r));

@@ -1,0 +1,116 @@
+/**
+ * Write lanes (`writeLanes`, src/engine/write-batcher.ts): a PostgreSQL runner keeps one write transaction in
+ * flight per lane, and every write of an execution goes to the lane of its id. What a lane waiting on a
+ * row lock holds up (only its own executions), how many lanes a runner uses, and which settings it refuses.
+ */
+import pg from "pg";
+import { expect, it } from "vitest";
+import { ConfigurationError, DefaultRunner, WorkflowBuilder } from "../../src/index.js";
+import { laneOf } from "../../src/engine/write-batcher.js";
+import { newExecutionId } from "../../src/engine/execution-ids.js";
+import { forEachBackend } from "../support/backends.js";
+import { freshDatabase, openRunner } from "../support/runner.js";
+
+let seq = 0;
+const unique = (base: string) => `${base}-${process.pid}-${++seq}`;
+
+it("laneOf: one lane takes everything; two lanes split execution ids about evenly, each id always to the same lane", () => {
+  const ids = Array.from({ length: 2000 }, () => newExecutionId(Date.now()));
+  expect(new Set(ids.map((id) => laneOf(id, 1)))).toEqual(new Set([0]));
+  const second = ids.filter((id) => laneOf(id, 2) === 1).length;
+  expect(second).toBeGreaterThan(800);
+  expect(second).toBeLessThan(1200);
+  for (const id of ids.slice(0, 50)) expect(laneOf(id, 2)).toBe(laneOf(id, 2));
+  // Every hex digit the id can end with, by lane: 8 and 8.
+  const byDigit = [..."0123456789abcdef"].map((d) => laneOf(`x${d}`, 2));
+  expect(byDigit.filter((l) => l === 0)).toHaveLength(8);
+});
+
+forEachBackend((backend) => {
+  if (backend.name === "sqlite") {
+    it("SQLite writes in one lane whatever writeLanes says (one writer)", async () => {
+      const db = await freshDatabase(backend);
+      const runner = await openRunner(db, { writeLanes: 8 });
+      expect(runner.writeLanesForTests).toBe(1);
+    });
+    return;
+  }
+
+  it("PostgreSQL: 2 lanes by default with a pool of at least 4, else 1; writeLanes wins; more than half the pool is refused", async () => {
+    const db = await freshDatabase(backend);
+    expect((await openRunner(db)).writeLanesForTests).toBe(2);
+    expect((await openRunner(db, { dbPoolSize: 3 })).writeLanesForTests).toBe(1);
+    expect((await openRunner(db, { writeLanes: 1 })).writeLanesForTests).toBe(1);
+    expect((await openRunner(db, { writeLanes: 5 })).writeLanesForTests).toBe(5);
+    const refused = (options: ConstructorParameters<typeof DefaultRunner>[1], url = db.url) => {
+      try {
+        DefaultRunner.withSchema(url, db.schema!, options);
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    };
+    const err = refused({ writeLanes: 3, dbPoolSize: 5 });
+    expect(err).toBeInstanceOf(ConfigurationError);
+    expect((err as Error).message).toBe(
+      "writeLanes=3 needs a pool of at least 6 connections (the pool size is 5: pool_max_size or dbPoolSize)",
+    );
+    expect(refused({ writeLanes: 2 }, `${db.url}?pool_max_size=3`)).toBeInstanceOf(ConfigurationError);
+  });
+
+  it("PostgreSQL: a write held by a row lock holds up only its own lane; executions of the other lane start and complete meanwhile", async () => {
+    const slow = unique("held");
+    const quick = unique("quick");
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const held = new WorkflowBuilder(slow).task("a", async (ctx) => {
+      await gate;
+      ctx.set("a", 1);
+    }).build({ register: false });
+    const fast = new WorkflowBuilder(quick).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
+    const db = await freshDatabase(backend);
+    const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 4, writeLanes: 2 });
+    const aStarted = new Promise<void>((r) => runner.on("taskStarted", (e) => e.taskId === "a" && r()));
+    const x = await runner.start(slow);
+    await aStarted;
+    const blocked = laneOf(x.id, 2);
+    const lock = new pg.Client({ connectionString: db.url });
+    await lock.connect();
+    const done: string[] = [];
+    let all: Promise<unknown> | undefined;
+    try {
+      await lock.query("BEGIN");
+      await lock.query(`SELECT 1 FROM "${db.schema}".cloaca_executions WHERE id = $1 FOR UPDATE`, [x.id]);
+      open(); // a's outcome updates x's row: its lane waits for the lock
+      // 40 executions: about half fall in x's lane (their starts wait behind a's outcome), the rest run.
+      let third!: () => void;
+      const threeDone = new Promise<void>((r) => (third = r));
+      all = Promise.all(
+        Array.from({ length: 40 }, async () => {
+          const r = await (await runner.start(quick)).wait();
+          done.push(r.executionId);
+          if (done.length === 3) third();
+          return r;
+        }),
+      );
+      all.catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        threeDone.then(() => "three completed"),
+        new Promise((r) => (timer = setTimeout(() => r("fewer than three completed within 10 s"), 10_000))),
+      ]);
+      clearTimeout(timer);
+      expect(outcome).toBe("three completed");
+      const whileLocked = [...done];
+      expect(whileLocked.every((id) => laneOf(id, 2) !== blocked)).toBe(true);
+      expect(await runner.status(x.id)).toBe("Running"); // a's outcome is still unwritten
+    } finally {
+      await lock.query("ROLLBACK").catch(() => undefined);
+      await lock.end();
+    }
+    expect((await x.wait()).status).toBe("Completed");
+    const results = (await all) as Array<{ status: string }>;
+    expect(results.map((r) => r.status)).toEqual(Array(40).fill("Completed"));
+    expect(done.some((id) => laneOf(id, 2) === blocked)).toBe(true);
+  });
+});
