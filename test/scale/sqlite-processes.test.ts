@@ -90,6 +90,25 @@ describe("sqlite with several processes", () => {
     expect(result.status).toBe("Completed");
   });
 
+  it("with a rollback journal, a COMMIT that waits for another connection's reader waits asynchronously", async () => {
+    const dir = tempDir();
+    const file = join(dir, "reader.db");
+    const wf = new WorkflowBuilder(`busy-commit-${process.pid}`).task("t", (ctx) => ctx.set("ok", 1)).build({ register: false });
+    const r = await runner(`sqlite:///${file}?_journal_mode=DELETE&_busy_timeout=5000`, { workflows: [wf] });
+    const other = new Database(file);
+    cleanups.push(() => void other.close());
+    // A read transaction holds a SHARED lock: the runner's BEGIN IMMEDIATE gets its RESERVED lock, but its
+    // COMMIT needs the EXCLUSIVE one and is refused (SQLITE_BUSY) until the reader ends.
+    other.exec("BEGIN");
+    other.prepare("SELECT count(*) FROM cloaca_executions").get();
+    const pending = r.execute(wf.name);
+    // Fires only if the runner waits asynchronously: SQLite's own busy wait would hold the thread for 5 s.
+    await new Promise((res) => setTimeout(res, 100));
+    other.exec("COMMIT");
+    const result = await pending;
+    expect(result.status).toBe("Completed");
+  });
+
   it("a lock held longer than _busy_timeout fails with 'database is locked', and the runner keeps working after", async () => {
     const dir = tempDir();
     const file = join(dir, "locked.db");

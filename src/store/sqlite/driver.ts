@@ -35,6 +35,12 @@ export const sqliteDialect: Dialect = {
   lookup: (join, table, alias, on) => `${join === "left" ? "LEFT" : "CROSS"} JOIN ${table} AS ${alias} ON ${on}`,
 };
 
+/** Whether `err` (as thrown by the driver: mapped, with SQLite's error as its cause) is SQLITE_BUSY or a variant. */
+function isBusy(err: unknown): boolean {
+  const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code ?? "";
+  return code.startsWith("SQLITE_BUSY");
+}
+
 function bind(params: readonly unknown[] | undefined): unknown[] {
   if (!params) return [];
   return params.map((v) => (v === undefined ? null : typeof v === "boolean" ? (v ? 1 : 0) : v));
@@ -70,6 +76,10 @@ export class SqliteDriver implements Driver {
       }
       this.db.pragma(`synchronous = ${target.synchronous}`);
       this.db.pragma("foreign_keys = ON");
+      // From here on the driver waits for other connections' locks itself, asynchronously (see busyWait):
+      // SQLite's own busy wait blocks the thread. (The set-up above may wait the SQLite way: nothing else
+      // of the runner runs yet.)
+      this.db.pragma("busy_timeout = 0");
     } catch (err) {
       throw mapSqliteError(err, target.display);
     }
@@ -105,14 +115,20 @@ export class SqliteDriver implements Driver {
     return next;
   }
 
-  // Outside a transaction every statement (the claim, the heartbeat, reads) gets the same asynchronous
-  // busy wait as BEGIN IMMEDIATE: another process's write lock never freezes the event loop.
+  // Every statement (the claim, the heartbeat, reads, and each statement of a transaction) waits for another
+  // process's lock asynchronously (busyWait): such a lock never freezes the event loop.
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.serial(() => this.withAsyncBusyWait(() => this.exec<R>(sql, params).rows));
+    return this.serial(async () => {
+      const r = this.busyWait(() => this.exec<R>(sql, params).rows);
+      return r instanceof Promise ? await r : r;
+    });
   }
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {
-    return this.serial(() => this.withAsyncBusyWait(() => this.exec(sql, params).changes));
+    return this.serial(async () => {
+      const r = this.busyWait(() => this.exec(sql, params).changes);
+      return r instanceof Promise ? await r : r;
+    });
   }
 
   /** One connection: every stream of work already uses it. */
@@ -123,28 +139,45 @@ export class SqliteDriver implements Driver {
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.serial(async () => {
       if (this.closed) throw mapSqliteError(new Error("the database connection is closed"), this.target.display);
-      await this.beginImmediate();
+      const begun = this.busyWait(() => void this.exec("BEGIN IMMEDIATE", undefined));
+      if (begun instanceof Promise) await begun;
       const atCommit: Array<[string, readonly unknown[] | undefined]> = [];
       // As on PostgreSQL, a failed statement fails its transaction even if `fn` goes on.
       let failed: { error: unknown } | undefined;
+      const fail = (error: unknown): never => {
+        failed ??= { error };
+        throw error;
+      };
+      // Synchronous unless it has to wait for a lock.
       const exec = <R>(sql: string, params: readonly unknown[] | undefined) => {
+        let r: { rows: R[]; changes: number } | Promise<{ rows: R[]; changes: number }>;
         try {
-          return this.exec<R>(sql, params);
+          r = this.busyWait(() => this.exec<R>(sql, params));
         } catch (error) {
-          failed ??= { error };
-          throw error;
+          return fail(error);
         }
+        return r instanceof Promise ? r.catch(fail) : r;
       };
       const tx: Transaction = {
-        query: async <R>(sql: string, params?: readonly unknown[]) => exec<R>(sql, params).rows,
-        run: async (sql: string, params?: readonly unknown[]) => exec(sql, params).changes,
+        query: async <R>(sql: string, params?: readonly unknown[]) => {
+          const r = exec<R>(sql, params);
+          return (r instanceof Promise ? await r : r).rows;
+        },
+        run: async (sql: string, params?: readonly unknown[]) => {
+          const r = exec(sql, params);
+          return (r instanceof Promise ? await r : r).changes;
+        },
         runAtCommit: (sql, params) => void atCommit.push([sql, params]),
       };
       try {
         const result = await fn(tx);
         if (failed) throw failed.error;
-        for (const [sql, params] of atCommit) this.exec(sql, params);
-        this.exec("COMMIT", undefined);
+        // A COMMIT that finds readers in the way (rollback journal modes) is tried again: the transaction
+        // stays open until it succeeds.
+        for (const [sql, params] of [...atCommit, ["COMMIT", undefined] as const]) {
+          const r = this.busyWait(() => this.exec(sql, params));
+          if (r instanceof Promise) await r;
+        }
         return result;
       } catch (err) {
         if (this.db.inTransaction) this.db.exec("ROLLBACK");
@@ -153,40 +186,44 @@ export class SqliteDriver implements Driver {
     });
   }
 
-  /** `BEGIN IMMEDIATE`, waiting for another process's write lock asynchronously. */
-  private beginImmediate(): Promise<void> {
-    return this.withAsyncBusyWait(() => void this.exec("BEGIN IMMEDIATE", undefined));
+  /**
+   * Runs `fn` (a statement); while another connection holds the lock it needs (SQLITE_BUSY: SQLite's own busy
+   * wait is off, see the constructor), tries again after a short backoff (1 ms, doubling up to 50 ms)
+   * until the configured `_busy_timeout` has passed; then the "database is locked" error stands. Without
+   * a wait it returns `fn`'s value itself, not a promise (statements run synchronously on better-sqlite3).
+   */
+  private busyWait<T>(fn: () => T): T | Promise<T> {
+    const started = Date.now();
+    try {
+      return fn();
+    } catch (err) {
+      if (!isBusy(err) || this.target.busyTimeoutMs === 0) throw err;
+    }
+    return this.retryBusy(fn, started);
   }
 
-  /**
-   * Runs `fn` with SQLite's own (thread-blocking) busy wait turned off, retrying with a short backoff
-   * while the database is busy, until the configured `_busy_timeout` has passed; then the
-   * "database is locked" error stands.
-   */
-  private async withAsyncBusyWait<T>(fn: () => T): Promise<T> {
+  private async retryBusy<T>(fn: () => T, started: number): Promise<T> {
     const limit = this.target.busyTimeoutMs;
-    if (limit === 0) return fn();
-    const started = Date.now();
     let pause = 1;
     for (;;) {
-      this.prepare("PRAGMA busy_timeout = 0").run();
+      await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, limit - (Date.now() - started)))));
+      pause = Math.min(pause * 2, 50);
       try {
         return fn();
       } catch (err) {
-        const code = ((err as { cause?: { code?: string } }).cause?.code ?? (err as { code?: string }).code) ?? "";
-        if (!code.startsWith("SQLITE_BUSY") || Date.now() - started >= limit) throw err;
-      } finally {
-        // Prepared once (db.pragma compiles the statement on every call): this runs twice per transaction.
-        this.prepare(`PRAGMA busy_timeout = ${limit}`).run();
+        if (!isBusy(err) || Date.now() - started >= limit) throw err;
       }
-      await new Promise((r) => setTimeout(r, Math.min(pause, Math.max(1, limit - (Date.now() - started)))));
-      pause = Math.min(pause * 2, 50);
     }
   }
 
   /** Reads a PRAGMA's current value (used by tests and diagnostics). */
   pragma(name: string): unknown {
     return this.db.pragma(name, { simple: true });
+  }
+
+  /** How long a statement waits for another connection's lock (`_busy_timeout`; see busyWait), ms. */
+  get busyTimeoutMs(): number {
+    return this.target.busyTimeoutMs;
   }
 
   async close(): Promise<void> {
@@ -233,6 +270,11 @@ export class SharedSqliteDriver implements Driver {
   /** Reads a PRAGMA's current value (used by tests and diagnostics). */
   pragma(name: string): unknown {
     return this.entry.driver.pragma(name);
+  }
+
+  /** How long a statement waits for another connection's lock, ms (see SqliteDriver.busyTimeoutMs). */
+  get busyTimeoutMs(): number {
+    return this.entry.driver.busyTimeoutMs;
   }
 
   async close(): Promise<void> {
