@@ -188,3 +188,49 @@ export class Slots {
     if (this.free > 0) this.onFree();
   }
 }
+
+/**
+ * The slots of one outcome batch: those its attempts still hold (see DefaultRunner.#finish in runner.ts:
+ * most gave theirs back when their bodies ended), plus extra ones reserved from the runner while the batch
+ * is written. Successors and new claims take from them; after commit the batch frees `unused`.
+ */
+export class BatchSlots {
+  used = 0;
+
+  constructor(
+    private readonly own: number,
+    /** Where the extra slots are counted (a write's hold, released if the batch rolls back). */
+    private readonly extra: { reserved: number },
+    private readonly slots: Slots,
+    private readonly stopping: () => boolean,
+    /** Write lanes: a batch claims with its lane's share of the free slots (see takeAll). */
+    private readonly lanes: number,
+  ) {}
+
+  /** One slot for a successor claimed locally; false when none is left. */
+  take(): boolean {
+    if (this.stopping()) return false;
+    if (this.unused > 0) {
+      this.used++;
+      return true;
+    }
+    if (!this.slots.tryReserve()) return false;
+    this.extra.reserved++;
+    this.used++;
+    return true;
+  }
+
+  /**
+   * Reserves the free slots of the runner (with several write lanes, this lane's share: a batch held up by a
+   * row lock then keeps the others' from starting work); returns how many the batch has left for claims.
+   */
+  takeAll(): number {
+    if (!this.stopping()) this.extra.reserved += this.slots.reserve(Math.ceil(this.slots.free / this.lanes));
+    return this.unused;
+  }
+
+  /** Slots held and not given to a claim. */
+  get unused(): number {
+    return this.own + this.extra.reserved - this.used;
+  }
+}

@@ -4,7 +4,7 @@
  * Claim-ahead end to end, on both backends, is in claim-ahead.test.ts.
  */
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { AHEAD_TTL_MS, AHEAD_WINDOW_MS, Slots, claimAheadFor } from "../../src/engine/slots.js";
+import { AHEAD_TTL_MS, AHEAD_WINDOW_MS, BatchSlots, Slots, claimAheadFor } from "../../src/engine/slots.js";
 
 afterEach(() => {
   vi.useRealTimers();
@@ -128,5 +128,33 @@ describe("Slots", () => {
     slots.endBody(0.001);
     expect(slots.ahead).toBe(0);
     expect(slots.capacity).toBe(3);
+  });
+});
+
+describe("BatchSlots", () => {
+  it("an outcome batch claims with its write lane's share of the runner's free slots: the rest stay for the other lanes", () => {
+    const runner = new Slots(4, () => undefined);
+    const hold = { reserved: 0 };
+    const batch = new BatchSlots(0, hold, runner, () => false, 2);
+    expect(batch.takeAll()).toBe(2);
+    expect(hold.reserved).toBe(2);
+    expect(runner.free).toBe(2);
+    // The other lane's batch takes half of what is left (rounded up).
+    expect(new BatchSlots(0, { reserved: 0 }, runner, () => false, 2).takeAll()).toBe(1);
+    expect(runner.free).toBe(1);
+  });
+
+  it("with one lane a batch takes every free slot, plus the ones its own attempts still hold", () => {
+    const runner = new Slots(4, () => undefined);
+    expect(runner.reserve(1)).toBe(1); // an attempt of the batch still holds its slot
+    const batch = new BatchSlots(1, { reserved: 0 }, runner, () => false, 1);
+    expect(batch.takeAll()).toBe(4);
+    expect(runner.free).toBe(0);
+  });
+
+  it("takes nothing more while the runner is stopping", () => {
+    const runner = new Slots(4, () => undefined);
+    expect(new BatchSlots(0, { reserved: 0 }, runner, () => true, 2).takeAll()).toBe(0);
+    expect(runner.free).toBe(4);
   });
 });

@@ -8,8 +8,9 @@ import { expect, it } from "vitest";
 import { ConfigurationError, DefaultRunner, WorkflowBuilder } from "../../src/index.js";
 import { laneOf } from "../../src/engine/write-batcher.js";
 import { newExecutionId } from "../../src/engine/execution-ids.js";
-import { forEachBackend } from "../support/backends.js";
+import { forEachBackend, pgQuery } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
+import { until } from "../support/wait.js";
 
 let seq = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++seq}`;
@@ -58,7 +59,10 @@ forEachBackend((backend) => {
     expect(refused({ writeLanes: 2 }, `${db.url}?pool_max_size=3`)).toBeInstanceOf(ConfigurationError);
   });
 
-  it("PostgreSQL: a write held by a row lock holds up only its own lane; executions of the other lane start and complete meanwhile", async () => {
+  // A lane held up keeps the slots its batch reserved (its outcomes', one per root of each execution the
+  // batch starts, its lane's share of the free ones: see BatchSlots in slots.test.ts); the rest serve the
+  // other lane.
+  it("PostgreSQL: a write held by a row lock holds up only its own lane: executions of the other lane start and complete meanwhile", async () => {
     const slow = unique("held");
     const quick = unique("quick");
     let open!: () => void;
@@ -82,6 +86,18 @@ forEachBackend((backend) => {
       await lock.query("BEGIN");
       await lock.query(`SELECT 1 FROM "${db.schema}".cloaca_executions WHERE id = $1 FOR UPDATE`, [x.id]);
       open(); // a's outcome updates x's row: its lane waits for the lock
+      // The server's own state says when (no event in the process does): a backend of this runner waits on a
+      // lock while writing an outcome batch. Executions started from here on are not in that batch.
+      // (Read outside the lock's transaction: the statistics views keep one snapshot per transaction.)
+      await until(
+        async () =>
+          (
+            await pgQuery("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1", [
+              `WITH fin AS (UPDATE "${db.schema}".cloaca_tasks%`,
+            ])
+          ).length === 1,
+        { what: "a's outcome batch to wait for the row lock" },
+      );
       // 40 executions: about half fall in x's lane (their starts wait behind a's outcome), the rest run.
       let third!: () => void;
       const threeDone = new Promise<void>((r) => (third = r));
