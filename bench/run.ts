@@ -8,9 +8,10 @@
  * pause so it does not ride a poller's phase.
  *
  * Every repetition uses a fresh database (a SQLite temp file / a fresh PostgreSQL schema, dropped after),
- * runs a verified warm-up first, then measures. Before the measured repetitions, `--warmup-reps` (default 1)
- * unmeasured ones run the same work for every system, so no system is measured with a cold JIT. Every result is checked (status, every task Completed
- * once, final-context keys and values); one wrong result and the run prints no figure and exits 1.
+ * runs a verified warm-up first, then measures. Before the measured repetitions, `--warmup-reps` (default
+ * 1) unmeasured ones run the same work for every system, so no system is measured with a cold JIT. Every
+ * result is checked (status, every task Completed once, final-context keys and values); one wrong result and
+ * the run prints no figure and exits 1.
  * Each backend's baseline — single-row INSERT autocommit transactions on one connection — is measured in
  * the same run, interleaved with the workloads, and the engine's figures are given as ratios to it.
  *
@@ -22,8 +23,9 @@
  * from the same run.
  *
  * Flags: --backend sqlite|postgres|both, --workload latency,simple,pipeline,parallel, -n, -c, --runs,
- * --reps, --warmup-reps, --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase), --sql-profile (time
- * every statement and print the costliest to stderr; adds overhead, so its run's figures are not comparable),
+ * --reps, --warmup-reps, --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase),
+ * --sql-profile (time every statement and print the costliest to stderr; adds overhead, so its run's figures
+ * are not comparable),
  * --peers [NAMES] (default: all; a name picks the peers whose key is NAME or starts with NAME-, e.g.
  * `graphile` = both graphile rows; opt-in variants such as `pgboss-poll` only by exact key), --no-peers,
  * --peer-n (units per peer throughput phase, default -n), --peer-runs (peer latency chains, default --runs,
