@@ -2,7 +2,8 @@
  * Scale-out benchmark: tasks/s of the `parallel` workload (setup → 3 branches → merge) on PostgreSQL with
  * 1, 2 and 4 worker processes sharing one schema. A submit-only runner (maxConcurrentTasks 0) in this
  * process starts N executions at once and waits for all; every result is verified before any figure is
- * printed. Usage: npx tsx bench/workers.ts [--workers 1,2,4] [-n 1000] [-c 32] [--reps 3] [--pg-url URL] [--out FILE]
+ * printed. Usage: npx tsx bench/workers.ts [--workers 1,2,4] [-n 1000] [-c 32] [--reps 3] [--write-lanes L]
+ * [--pg-url URL] [--out FILE] (`--write-lanes`: each worker's `writeLanes`; default: the engine's default).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     n: { type: "string", short: "n", default: "1000" },
     c: { type: "string", short: "c", default: "32" },
     reps: { type: "string", default: "3" },
+    "write-lanes": { type: "string" },
     "pg-url": { type: "string", default: "postgresql://postgres@127.0.0.1:5432/test" },
     out: { type: "string" },
   },
@@ -28,12 +30,15 @@ const counts = values.workers!.split(",").map(Number);
 const N = Number(values.n);
 const C = Number(values.c);
 const REPS = Number(values.reps);
+const LANES = values["write-lanes"];
+if (LANES !== undefined && !/^[1-9][0-9]*$/.test(LANES)) throw new Error(`--write-lanes must be a positive integer (got "${LANES}")`);
 const url = values["pg-url"]!;
 const entry = fileURLToPath(new URL("./worker-process.ts", import.meta.url));
 const parallel = WORKLOADS.parallel;
 
 function startWorker(schema: string): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", entry, url, schema, String(C)], { stdio: ["ignore", "pipe", "inherit"] });
+  const args = [entry, url, schema, String(C), ...(LANES ? [LANES] : [])];
+  const proc = spawn(process.execPath, ["--import", "tsx", ...args], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`worker exited (${code}) before READY`)));
     createInterface({ input: proc.stdout! }).on("line", (l) => l.startsWith("READY") && resolve(proc));
@@ -83,7 +88,7 @@ for (const k of counts) {
   console.error(`workers=${k}: ${samples.map(Math.round).join(", ")} tasks/s`);
 }
 const table = [
-  `Scale-out, \`parallel\` workload on PostgreSQL (${new Date().toISOString().slice(0, 16)}Z, medians of ${REPS}; every result verified)`,
+  `Scale-out, \`parallel\` workload on PostgreSQL (${new Date().toISOString().slice(0, 16)}Z, medians of ${REPS}${LANES ? `, writeLanes ${LANES}` : ""}; every result verified)`,
   "",
   "| worker processes | N | C per worker | workflows/s | tasks/s | vs 1 worker | tasks/s min–max |",
   "|--:|--:|--:|--:|--:|--:|--:|",
