@@ -17,7 +17,8 @@
  * the run (exit 1). Schemas and roles are dropped afterwards.
  *
  * Flags: --tenants 1,10,50,100,200 (withSchema rows; 1 = the single-tenant baseline), --roles 10 (role-per-tenant rows; 0 = none),
- * -e 20 (executions per tenant), --pg-url postgresql://postgres@127.0.0.1:5432/test.
+ * -e 20 (executions per tenant), --write-lanes L (each withSchema runner's `writeLanes`; default: the engine's),
+ * --pg-url postgresql://postgres@127.0.0.1:5432/test.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -41,13 +42,14 @@ interface Row {
   executionsPerSecond: number;
 }
 
-const USAGE = "usage: npx tsx bench/tenants.ts [--tenants 1,10,50,100,200] [--roles 10] [-e 20] [--pg-url URL]";
+const USAGE = "usage: npx tsx bench/tenants.ts [--tenants 1,10,50,100,200] [--roles 10] [-e 20] [--write-lanes L] [--pg-url URL]";
 
 const { values } = parseArgs({
   options: {
     tenants: { type: "string", default: "1,10,50,100,200" },
     roles: { type: "string", default: "10" },
     e: { type: "string", short: "e", default: "20" },
+    "write-lanes": { type: "string" },
     "pg-url": { type: "string", default: "postgresql://postgres@127.0.0.1:5432/test" },
     child: { type: "string" },
     help: { type: "boolean", short: "h" },
@@ -66,6 +68,13 @@ function counts(text: string, flag: string): number[] {
 const withParam = (url: string, key: string, value: string) => `${url}${url.includes("?") ? "&" : "?"}${key}=${encodeURIComponent(value)}`;
 
 // ------------------------------------------------------------------ one row (child process)
+
+if (values["write-lanes"] !== undefined && !/^[1-9][0-9]*$/.test(values["write-lanes"])) {
+  process.stderr.write(`bench/tenants: --write-lanes wants a positive whole number, got ${JSON.stringify(values["write-lanes"])}\n${USAGE}\n`);
+  process.exit(2);
+}
+/** The withSchema runners' `writeLanes` (`--write-lanes`), or the engine's default. */
+const lanes = values["write-lanes"] === undefined ? {} : { writeLanes: Number(values["write-lanes"]) };
 
 async function measure(mode: Mode, tenants: number, perTenant: number, baseUrl: string): Promise<Row> {
   const app = `cloaca_bench_tenants_${process.pid}`;
@@ -110,7 +119,7 @@ async function measure(mode: Mode, tenants: number, perTenant: number, baseUrl: 
       runners.push(
         admin
           ? new DefaultRunner(tenantUrls[i]!, { workflows: [flow], dbPoolSize: POOL })
-          : DefaultRunner.withSchema(url, names[i]!.schemaName, { workflows: [flow] }),
+          : DefaultRunner.withSchema(url, names[i]!.schemaName, { workflows: [flow], ...lanes }),
       );
     }
     await Promise.all(runners.map((r) => r.ready()));
@@ -168,6 +177,7 @@ async function measure(mode: Mode, tenants: number, perTenant: number, baseUrl: 
 function runChild(mode: Mode, tenants: number): Promise<Row> {
   const self = fileURLToPath(import.meta.url);
   const args = ["--import", "tsx", self, "--child", `${mode === "withSchema" ? "schema" : "role"}:${tenants}`, "-e", values.e!, "--pg-url", values["pg-url"]!];
+  if (values["write-lanes"] !== undefined) args.push("--write-lanes", values["write-lanes"]);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));

@@ -35,8 +35,10 @@ export interface DefaultRunnerConfig {
   /**
    * PostgreSQL: write transactions (outcomes, new executions) a runner keeps in flight at once, each on its
    * own connection. An execution's writes always go to the same lane (chosen by its id), so two lanes never
-   * write the same rows. Integer 1–64, at most half the pool. Default `2` with a pool of at least 4
-   * connections, else `1`. SQLite has one writer and always writes in one lane.
+   * write the same rows. Integer 1–64, at most half the pool. Default `2` when the runner has a pool of at
+   * least 4 connections to itself when it connects, else `1` (runners in one process with the same
+   * connection settings share a pool: tenants by schema then write in one lane each). SQLite has one
+   * writer and always writes in one lane.
    */
   writeLanes?: number;
   /** Default per-attempt task timeout (a task's own `timeoutMs` wins), in seconds. > 0. Default `300`. */
@@ -123,7 +125,7 @@ const FIELDS = {
   writeLanes: {
     schema: z.int().min(1).max(64),
     accepted: "an integer 1–64 (PostgreSQL; at most half the pool)",
-    default: "2 with a pool of at least 4 connections, else 1",
+    default: "2 with a pool of at least 4 connections not shared with other runners, else 1",
   },
   taskTimeoutSeconds: {
     schema: z.number().positive().max(MAX_TIMER_SECONDS),

@@ -122,7 +122,7 @@ describe("resolveConfig", () => {
     ["maxConcurrentTasks", Number.NaN, "an integer ≥ 0", "default 4"],
     ["claimAhead", -1, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
     ["claimAhead", 1.5, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
-    ["writeLanes", 0, "an integer 1–64 (PostgreSQL; at most half the pool)", "default 2 with a pool of at least 4 connections, else 1"],
+    ["writeLanes", 0, "an integer 1–64 (PostgreSQL; at most half the pool)", "default 2 with a pool of at least 4 connections not shared with other runners, else 1"],
     ["writeLanes", 65, "an integer 1–64", "default 2 with a pool"],
     ["writeLanes", 1.5, "an integer 1–64", "default 2 with a pool"],
     ["taskTimeoutSeconds", 0, "seconds > 0", "default 300"],

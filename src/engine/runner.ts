@@ -189,8 +189,13 @@ export class DefaultRunner {
   readonly #timers = new Set<NodeJS.Timeout>();
   /** One group-commit batcher per write lane (see write-batcher.ts), made on first use. */
   readonly #batchers: WriteBatcher[] = [];
-  /** How many write lanes: `writeLanes` on PostgreSQL (by default from the pool size), 1 on SQLite. */
-  readonly #lanes: number;
+  /**
+   * How many write lanes: `writeLanes` on PostgreSQL, by default 2 when the runner has a pool of at least 4
+   * connections to itself when it connects (else 1; see #init); 1 on SQLite. Fixed before the first write.
+   */
+  #lanes = 1;
+  /** The PostgreSQL pool size this runner asked for (pool_max_size or dbPoolSize). */
+  #poolSize = 0;
   /** The pump's claims, kept on one connection where the driver has several (see Driver.withAffinity). */
   #claimDriver: Driver | undefined;
   #wakeSeq = 0;
@@ -236,11 +241,10 @@ export class DefaultRunner {
           `writeLanes=${lanes} needs a pool of at least ${2 * lanes} connections (the pool size is ${pool}: pool_max_size or dbPoolSize)`,
         );
       }
-      this.#lanes = lanes ?? (pool >= 4 ? 2 : 1);
-    } else {
-      // SQLite has one writer: a second lane would only split the batches.
-      this.#lanes = 1;
+      this.#lanes = lanes ?? 1;
+      this.#poolSize = pool;
     }
+    // (SQLite has one writer: a second lane would only split the batches.)
     if (internal.schema !== undefined) {
       if (this.#target.kind !== "postgres") {
         throw new ConfigurationError(
@@ -356,6 +360,12 @@ export class DefaultRunner {
     const logger = this.config.logger;
     const opened = await openStore(this.#target, { schema: this.#schema, poolSize: this.config.dbPoolSize, logger });
     this.#opened = opened;
+    // A second write lane pays when this runner has the pool to itself (docs/benchmarks.md, session 13); many
+    // runners on one pool (tenants by schema) already keep it busy, and there two lanes each measured
+    // 0.65–1.19× of one (bench/tenants.ts).
+    if (this.#target.kind === "postgres" && this.config.writeLanes === undefined) {
+      this.#lanes = this.#poolSize >= 4 && opened.sharedBy() === 1 ? 2 : 1;
+    }
     if (this.#stopping) return;
     try {
       await opened.store.migrate();

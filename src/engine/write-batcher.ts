@@ -16,7 +16,7 @@
  * whatever its size, so the fewest, largest batches are the cheapest. A PostgreSQL runner keeps one batcher
  * per write lane (`writeLanes`, 2 by default): while one lane's statement runs on the server, the runner
  * prepares and sends the other's, so the engine and the server stop taking turns (docs/benchmarks.md,
- * session 13: 1.04–1.76× on the bench's PostgreSQL rows). Every write of an execution goes to the lane
+ * session 13: 1.04–1.36× on the bench's PostgreSQL rows). Every write of an execution goes to the lane
  * {@link laneOf} its id, so two lanes never write the same rows and cannot deadlock on them (claims inside
  * a batch skip locked rows).
  */

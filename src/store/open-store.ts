@@ -17,6 +17,8 @@ export interface OpenedStore {
   listen(onPayload: (payload: string) => void, onReconnect: () => void): Promise<void>;
   /** The listener, for tests that drop its connection. */
   readonly listener: PostgresListener | undefined;
+  /** How many runners of this process share these connections now, this one included. */
+  sharedBy(): number;
   /** Closes the listener and the connections. */
   close(): Promise<void>;
 }
@@ -38,6 +40,8 @@ export async function openStore(target: DatabaseTarget, options: OpenStoreOption
       store,
       schema: undefined,
       listener: undefined,
+      // One connection per file and process, but one writer whatever: nothing here depends on sharing.
+      sharedBy: () => 1,
       listen: async () => undefined,
       close: () => store.close(),
     };
@@ -52,6 +56,7 @@ export async function openStore(target: DatabaseTarget, options: OpenStoreOption
     get listener() {
       return unsubscribe ? driver.listener() : undefined;
     },
+    sharedBy: () => driver.sharedBy,
     async listen(onPayload, onReconnect) {
       unsubscribe = await driver.listener().subscribe(await store.channel(), { onPayload, onReconnect });
     },

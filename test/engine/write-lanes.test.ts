@@ -37,10 +37,16 @@ forEachBackend((backend) => {
     return;
   }
 
-  it("PostgreSQL: 2 lanes by default with a pool of at least 4, else 1; writeLanes wins; more than half the pool is refused", async () => {
+  it("PostgreSQL: 2 lanes by default for a runner with a pool of at least 4 to itself, else 1; writeLanes wins; more than half the pool is refused", async () => {
     const db = await freshDatabase(backend);
-    expect((await openRunner(db)).writeLanesForTests).toBe(2);
-    expect((await openRunner(db, { dbPoolSize: 3 })).writeLanesForTests).toBe(1);
+    const alone = await openRunner(db);
+    expect(alone.writeLanesForTests).toBe(2);
+    // A second runner on the same pool (another tenant's schema, say) finds it shared when it connects.
+    const other = await freshDatabase(backend);
+    expect((await openRunner({ ...other, url: db.url })).writeLanesForTests).toBe(1);
+    expect(alone.writeLanesForTests).toBe(2); // fixed once connected
+    // Its own pool of 3 (pool_max_size makes it a pool of its own): too small for two lanes.
+    expect((await openRunner({ ...other, url: `${db.url}?pool_max_size=3` })).writeLanesForTests).toBe(1);
     expect((await openRunner(db, { writeLanes: 1 })).writeLanesForTests).toBe(1);
     expect((await openRunner(db, { writeLanes: 5 })).writeLanesForTests).toBe(5);
     const refused = (options: ConstructorParameters<typeof DefaultRunner>[1], url = db.url) => {

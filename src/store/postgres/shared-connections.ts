@@ -58,6 +58,11 @@ export class SharedPostgresDriver implements Driver {
     return new SharedPostgresDriver(inner, key, entry, logger);
   }
 
+  /** How many runners share this pool now (this one included). */
+  get sharedBy(): number {
+    return this.entry.refs;
+  }
+
   /** The shared LISTEN connection (created on first use). */
   listener(): PostgresListener {
     this.entry.listener ??= new PostgresListener(this.inner.target, this.inner.sslmode, this.logger);
