@@ -1,7 +1,7 @@
-import pg from "pg";
 import { expect, it } from "vitest";
 import { WorkflowBuilder, type Context } from "../../src/index.js";
 import { forEachBackend } from "../support/backends.js";
+import { gatedWorkflow, lockExecutionRow } from "../support/held.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 
 let seq = 0;
@@ -160,12 +160,7 @@ forEachBackend((backend) => {
     it("a body's slot runs other work while its outcome waits to be written (a row lock holds the write)", async () => {
       const slow = unique("held");
       const other = unique("next");
-      let open!: () => void;
-      const gate = new Promise<void>((r) => (open = r));
-      const held = new WorkflowBuilder(slow).task("a", async (ctx) => {
-        await gate;
-        ctx.set("a", 1);
-      }).build({ register: false });
+      const { workflow: held, open } = gatedWorkflow(slow);
       const next = new WorkflowBuilder(other).task("b", (ctx) => ctx.set("b", 1)).build({ register: false });
       const db = await freshDatabase(backend);
       const runner = await openRunner(db, { workflows: [held, next], maxConcurrentTasks: 1 });
@@ -175,11 +170,8 @@ forEachBackend((backend) => {
       const x = await runner.start(slow);
       await aStarted;
       const y = await runner.start(other); // queued: the only slot is a's
-      const lock = new pg.Client({ connectionString: db.url });
-      await lock.connect();
+      const lock = await lockExecutionRow(db, x.id);
       try {
-        await lock.query("BEGIN");
-        await lock.query(`SELECT 1 FROM "${db.schema}".cloaca_executions WHERE id = $1 FOR UPDATE`, [x.id]);
         open(); // a's body ends; its outcome updates x's row and waits for the lock
         let timer: NodeJS.Timeout | undefined;
         const waited = await Promise.race([
@@ -190,8 +182,7 @@ forEachBackend((backend) => {
         expect(waited).toBe("b started");
         expect(await runner.status(x.id)).toBe("Running"); // a's outcome is still unwritten
       } finally {
-        await lock.query("ROLLBACK").catch(() => undefined);
-        await lock.end();
+        await lock.release();
       }
       expect((await x.wait()).status).toBe("Completed");
       expect((await y.wait()).finalContext.get("b")).toBe(1);
@@ -202,9 +193,7 @@ forEachBackend((backend) => {
     it("runs ahead of its unrecorded outcomes by one full batch at most (256), then waits for them", async () => {
       const slow = unique("held");
       const quick = unique("quick");
-      let open!: () => void;
-      const gate = new Promise<void>((r) => (open = r));
-      const held = new WorkflowBuilder(slow).task("a", async () => void (await gate)).build({ register: false });
+      const { workflow: held, open } = gatedWorkflow(slow);
       const fast = new WorkflowBuilder(quick).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
       const db = await freshDatabase(backend);
       const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 1, writeLanes: 1 });
@@ -216,19 +205,15 @@ forEachBackend((backend) => {
       const x = await runner.start(slow);
       await aStarted;
       const queued = await Promise.all(Array.from({ length: 300 }, () => runner.start(quick)));
-      const lock = new pg.Client({ connectionString: db.url });
-      await lock.connect();
+      const lock = await lockExecutionRow(db, x.id);
       try {
-        await lock.query("BEGIN");
-        await lock.query(`SELECT 1 FROM "${db.schema}".cloaca_executions WHERE id = $1 FOR UPDATE`, [x.id]);
         open(); // a's outcome waits for the lock, and every outcome after it waits for a's batch
         await atBound;
         // Nothing signals that the runner stopped claiming: watch for a moment that no 257th body starts.
         await new Promise((r) => setTimeout(r, 300));
         expect(ran).toBe(256);
       } finally {
-        await lock.query("ROLLBACK").catch(() => undefined);
-        await lock.end();
+        await lock.release();
       }
       expect((await x.wait()).status).toBe("Completed");
       const results = await Promise.all(queued.map((e) => e.wait()));

@@ -3,7 +3,6 @@
  * flight per lane, and every write of an execution goes to the lane of its id. What a lane waiting on a
  * row lock holds up (only its own executions), how many lanes a runner uses, and which settings it refuses.
  */
-import pg from "pg";
 import { expect, it } from "vitest";
 import { ConfigurationError, DefaultRunner, WorkflowBuilder } from "../../src/index.js";
 import { laneOf } from "../../src/engine/write-batcher.js";
@@ -11,6 +10,7 @@ import { newExecutionId } from "../../src/engine/execution-ids.js";
 import { forEachBackend, pgQuery } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 import { until } from "../support/wait.js";
+import { gatedWorkflow, lockExecutionRow } from "../support/held.js";
 
 let seq = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++seq}`;
@@ -71,12 +71,7 @@ forEachBackend((backend) => {
   it("PostgreSQL: a write held by a row lock holds up only its own lane: executions of the other lane start and complete meanwhile", async () => {
     const slow = unique("held");
     const quick = unique("quick");
-    let open!: () => void;
-    const gate = new Promise<void>((r) => (open = r));
-    const held = new WorkflowBuilder(slow).task("a", async (ctx) => {
-      await gate;
-      ctx.set("a", 1);
-    }).build({ register: false });
+    const { workflow: held, open } = gatedWorkflow(slow);
     const fast = new WorkflowBuilder(quick).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
     const db = await freshDatabase(backend);
     const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 4, writeLanes: 2 });
@@ -84,13 +79,10 @@ forEachBackend((backend) => {
     const x = await runner.start(slow);
     await aStarted;
     const blocked = laneOf(x.id, 2);
-    const lock = new pg.Client({ connectionString: db.url });
-    await lock.connect();
+    const lock = await lockExecutionRow(db, x.id);
     const done: string[] = [];
     let all: Promise<unknown> | undefined;
     try {
-      await lock.query("BEGIN");
-      await lock.query(`SELECT 1 FROM "${db.schema}".cloaca_executions WHERE id = $1 FOR UPDATE`, [x.id]);
       open(); // a's outcome updates x's row: its lane waits for the lock
       // The server's own state says when (no event in the process does): a backend of this runner waits on a
       // lock while writing an outcome batch. Executions started from here on are not in that batch.
@@ -127,8 +119,7 @@ forEachBackend((backend) => {
       expect(whileLocked.every((id) => laneOf(id, 2) !== blocked)).toBe(true);
       expect(await runner.status(x.id)).toBe("Running"); // a's outcome is still unwritten
     } finally {
-      await lock.query("ROLLBACK").catch(() => undefined);
-      await lock.end();
+      await lock.release();
     }
     expect((await x.wait()).status).toBe("Completed");
     const results = (await all) as Array<{ status: string }>;
