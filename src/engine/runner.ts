@@ -241,10 +241,8 @@ export class DefaultRunner {
           `writeLanes=${lanes} needs a pool of at least ${2 * lanes} connections (the pool size is ${pool}: pool_max_size or dbPoolSize)`,
         );
       }
-      this.#lanes = lanes ?? 1;
       this.#poolSize = pool;
     }
-    // (SQLite has one writer: a second lane would only split the batches.)
     if (internal.schema !== undefined) {
       if (this.#target.kind !== "postgres") {
         throw new ConfigurationError(
@@ -360,11 +358,12 @@ export class DefaultRunner {
     const logger = this.config.logger;
     const opened = await openStore(this.#target, { schema: this.#schema, poolSize: this.config.dbPoolSize, logger });
     this.#opened = opened;
-    // A second write lane pays when this runner has the pool to itself (docs/benchmarks.md, session 13); many
-    // runners on one pool (tenants by schema) already keep it busy, and there two lanes each measured
-    // 0.65–1.19× of one (bench/tenants.ts).
-    if (this.#target.kind === "postgres" && this.config.writeLanes === undefined) {
-      this.#lanes = this.#poolSize >= 4 && opened.sharedBy() === 1 ? 2 : 1;
+    // The write lanes, fixed before any write (SQLite keeps one: one writer). By default a second lane only
+    // when this runner has the pool to itself (docs/benchmarks.md, session 13): many runners on one pool
+    // (tenants by schema) already keep it busy, and there two lanes each measured 0.65–1.19× of one
+    // (bench/tenants.ts).
+    if (this.#target.kind === "postgres") {
+      this.#lanes = this.config.writeLanes ?? (this.#poolSize >= 4 && opened.sharedBy() === 1 ? 2 : 1);
     }
     if (this.#stopping) return;
     try {

@@ -118,17 +118,11 @@ export class SqliteDriver implements Driver {
   // Every statement (the claim, the heartbeat, reads, and each statement of a transaction) waits for another
   // process's lock asynchronously (busyWait): such a lock never freezes the event loop.
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-    return this.serial(async () => {
-      const r = this.busyWait(() => this.exec<R>(sql, params).rows);
-      return r instanceof Promise ? await r : r;
-    });
+    return this.serial(async () => this.busyWait(() => this.exec<R>(sql, params).rows));
   }
 
   run(sql: string, params?: readonly unknown[]): Promise<number> {
-    return this.serial(async () => {
-      const r = this.busyWait(() => this.exec(sql, params).changes);
-      return r instanceof Promise ? await r : r;
-    });
+    return this.serial(async () => this.busyWait(() => this.exec(sql, params).changes));
   }
 
   /** One connection: every stream of work already uses it. */
