@@ -41,6 +41,17 @@ export interface Measured {
   serverCpuUs?: number | undefined;
 }
 
+/**
+ * The round of median duration among `rounds` (each N units submitted at once, run one after another): it
+ * stands for its repetition, whole (its CPU and SQL counts too). With an even count, the faster of the two
+ * middle rounds.
+ */
+export function medianRound(rounds: readonly Measured[]): Measured {
+  if (!rounds.length) throw new Error("medianRound: no rounds");
+  const sorted = [...rounds].sort((a, b) => a.elapsedMs - b.elapsedMs);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 const zero = (): SqlCounts => ({ roundTrips: 0, statements: 0, commits: 0, rollbacks: 0 });
 
 let enabled = false;

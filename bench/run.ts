@@ -23,7 +23,7 @@
  * from the same run.
  *
  * Flags: --backend sqlite|postgres|both, --workload latency,simple,pipeline,parallel, -n, -c, --runs,
- * --reps, --warmup-reps, --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase),
+ * --reps, --warmup-reps, --rounds (measured rounds per throughput phase at N, default 5), --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase),
  * --sql-profile (time every statement and print the costliest to stderr; adds overhead, so its run's figures
  * are not comparable),
  * --peers [NAMES] (default: all; a name picks the peers whose key is NAME or starts with NAME-, e.g.
@@ -44,7 +44,7 @@ import { parseArgs } from "node:util";
 import pg from "pg";
 import { DefaultRunner, type Logger, type WorkflowResult } from "./engine.js";
 import { CHAIN_COMMITS, pgBaseline, sqliteBaseline, type BaselineResult } from "./baseline.js";
-import { enableSqlProfile, installCounters, sqlProfile, sqlitePragmas, startRegion, type Measured, type SqlCounts } from "./counters.js";
+import { enableSqlProfile, installCounters, medianRound, sqlProfile, sqlitePragmas, startRegion, type Measured, type SqlCounts } from "./counters.js";
 import { ALL_WORKFLOWS, WORKLOADS, type Workload, type WorkloadName } from "./workloads.js";
 import { isFullRun, writeDocsTable } from "./docs-table.js";
 import { pgLoopCeiling, pgbenchCeiling, type CeilingResult } from "./peers/ceiling.js";
@@ -60,7 +60,7 @@ type BenchName = WorkloadName | "latency";
 const BENCH_NAMES: readonly BenchName[] = ["latency", "simple", "pipeline", "parallel"];
 
 const USAGE = `usage: npm run bench -- [--backend sqlite|postgres|both] [--workload latency,simple,pipeline,parallel]
-                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--warmup-reps 1] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]
+                       [-n 150] [-c 32] [--runs 200] [--reps 3] [--warmup-reps 1] [--rounds 5] [--pg-url URL] [--out FILE] [--quick] [--timeout 120] [--sql-profile]
                        [--peers [all|${PEERS.map((p) => p.key).join("|")}[,…]] | --no-peers] [--peer-n N] [--peer-runs R]
                        [--redis-url redis://127.0.0.1:6379] [--ceiling-seconds S] [--big-n 2000] [--rss-n 10000] [--docs | --no-docs]`;
 
@@ -83,6 +83,7 @@ function parseFlags() {
       runs: { type: "string" },
       reps: { type: "string" },
       "warmup-reps": { type: "string" },
+      rounds: { type: "string" },
       "pg-url": { type: "string", default: "postgresql://postgres@127.0.0.1:5432/test" },
       out: { type: "string" },
       quick: { type: "boolean", default: false },
@@ -135,6 +136,14 @@ const REPS = intFlag("reps", flags.reps, quick ? 1 : 3);
  * 6 × 2000), while a repetition's own warm-up is 20 executions. A runner in service is past that.
  */
 const WARMUP_REPS = intFlag("warmup-reps", flags["warmup-reps"], quick ? 0 : 1, 0);
+/**
+ * Rounds per measured throughput phase at N (engine and peers alike): N units submitted at once, ROUNDS
+ * times one after another on the same database; the round of median duration stands for the repetition.
+ * One round of 150 `simple` executions lasts ≈ 25 ms on this machine, so a single round is one noisy
+ * sample — and always the first burst on a fresh database (profiling script: ≈ 10% slower than the next).
+ * The N=--big-n phases (≈ 0.3 s and more) run once.
+ */
+const ROUNDS = intFlag("rounds", flags.rounds, quick ? 1 : 5);
 const TIMEOUT_MS = intFlag("timeout", flags.timeout, 120) * 1000;
 const BASELINE_MS = quick ? 300 : 1000;
 const WARMUP_WORKFLOWS = Math.min(N, quick ? 5 : 20);
@@ -437,6 +446,7 @@ async function main(): Promise<number> {
         const t = performance.now();
         const opened = await withTimeout(`${phase}: connect`, 60_000, openRunner(backend));
         let m: Measured;
+        let roundNote = "";
         try {
           if (bench === "latency") {
             const warm = await latency(opened.runner, backend, WARMUP_RUNS, index, `${phase} warm-up`);
@@ -447,8 +457,14 @@ async function main(): Promise<number> {
             const w = WORKLOADS[bench];
             const warm = await throughput(opened.runner, backend, w, WARMUP_WORKFLOWS, index, `${phase} warm-up`);
             index += warm.executions;
-            m = await throughput(opened.runner, backend, w, N, index, phase);
-            index += m.executions;
+            // A warm-up repetition runs one round (it only warms).
+            const rounds: Measured[] = [];
+            for (let k = 1; k <= (measured ? ROUNDS : 1); k++) {
+              rounds.push(await throughput(opened.runner, backend, w, N, index, ROUNDS > 1 ? `${phase} round ${k}` : phase));
+              index += N;
+            }
+            m = medianRound(rounds);
+            if (rounds.length > 1) roundNote = ` (median of ${rounds.length} rounds: ${rounds.map((r) => rateOf(r).toFixed(0)).join(", ")})`;
             if (BIG_N > 0) {
               const big = await throughput(opened.runner, backend, w, BIG_N, index, `${phase} N=${BIG_N}`);
               index += big.executions;
@@ -466,7 +482,7 @@ async function main(): Promise<number> {
         const took = `${((performance.now() - t) / 1000).toFixed(1)} s incl. setup`;
         if (errors.length) log(`[${phase}] ${errors.length} WRONG RESULT(S) (${took})`);
         else if (bench === "latency") log(`[${phase}] p50 ${median(m.latenciesMs).toFixed(2)} ms (${took})`);
-        else log(`[${phase}] ${rateOf(m).toFixed(0)} tasks/s (${took})`);
+        else log(`[${phase}] ${rateOf(m).toFixed(0)} tasks/s${roundNote} (${took})`);
         if (errors.length) return finish(started, pgDescription);
       }
 
@@ -493,6 +509,7 @@ async function main(): Promise<number> {
               n: PEER_N,
               runs: PEER_RUNS,
               warmupUnits: Math.min(PEER_N, WARMUP_WORKFLOWS),
+              rounds: measured ? ROUNDS : 1,
               warmupRuns: WARMUP_RUNS,
               first: index,
               serverProcess: peer.usesPostgres ? PG_PROCESS : REDIS_PROCESS,
@@ -802,7 +819,7 @@ function report(started: number, pgDescription: string | undefined): number {
     ...lines,
     ...rssLines,
     "",
-    "- wf/s, tasks/s: N executions submitted at once (`runner.start` ×N concurrently, each then `wait()`ed), clock stopped at the last result; C = `maxConcurrentTasks`, every other option at its default (so `claimAhead` = 3C: a runner may hold up to 3C more claimed tasks than it runs bodies while its bodies are quick, see docs/retries-and-timeouts.md#claim-ahead). p50/p95 there: per execution, submit → result (includes queueing behind the other N−1).",
+    `- wf/s, tasks/s: N executions submitted at once (\`runner.start\` ×N concurrently, each then \`wait()\`ed), clock stopped at the last result${ROUNDS > 1 ? `; at N=${N}, ${ROUNDS} such rounds one after another per repetition (peers too), the round of median duration standing for the repetition (its CPU and SQL counts too)${BIG_N > 0 ? `; N=${BIG_N} runs once` : ""}` : ""}; C = \`maxConcurrentTasks\`, every other option at its default (so \`claimAhead\` = 3C: a runner may hold up to 3C more claimed tasks than it runs bodies while its bodies are quick, see docs/retries-and-timeouts.md#claim-ahead). p50/p95 there: per execution, submit → result (includes queueing behind the other N−1).`,
     `- latency: ${RUNS} runs of the 3-task chain, each after a random 0–20 ms idle pause; p50/p95 of \`runner.execute\` → resolution. "commits' worth" = p50 ÷ the baseline's per-commit p50 from this run; "commits from idle" = p50 ÷ the p50 of 50 single-row commits each made after the same kind of random idle pause (a chain is at least 4 commits: the start and one per task); "floor" = the p50 of 50 sequences of ${CHAIN_COMMITS} single-row commits on the baseline's connection, each sequence after the same kind of pause and each commit started once the one before returned (one turn of the event loop between them): what a durable 3-task chain cannot go below on this machine, whatever the engine does between its commits.`,
     "- baseline: one connection, a loop of single-row INSERTs each in its own autocommit transaction (commits/s and per-commit latency).",
     "- SQL counts: bench-only wrappers around `pg.Client.prototype.query` and better-sqlite3 statements, measured region only (warm-up excluded, background heartbeats/polls included). Round trips include BEGIN/COMMIT; a statement sent on a PostgreSQL connection while an earlier one is still unanswered rides that round trip (pipelining) and is not counted again; commits = COMMITs + autocommit writes. (`pg_stat_statements` is available but not in `shared_preload_libraries`, so it is not used.)",

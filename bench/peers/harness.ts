@@ -3,7 +3,8 @@
  * opened on it, then for each selected bench a verified warm-up and a measured phase, in the engine's
  * order and with the engine's rules:
  * - throughput (simple / pipeline / parallel): N units submitted at once (bulk where the peer has it), the
- *   clock stopped when the peer has recorded the last one complete;
+ *   clock stopped when the peer has recorded the last one complete; `rounds` such rounds one after another,
+ *   the round of median duration kept;
  * - latency: the 3-step chain, one at a time, each after a random 0–20 ms idle pause, submit → recorded
  *   completion.
  * Every unit's final value is checked against `expected()` and every step must have run exactly once; a
@@ -11,7 +12,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { startRegion, stopCounting, type Measured, type RegionUsage, type SqlCounts } from "../counters.js";
+import { medianRound, startRegion, stopCounting, type Measured, type RegionUsage, type SqlCounts } from "../counters.js";
 import { STEPS, benchQueries, createDatabase, dropDatabase, expected, sleep, type Peer, type PeerInstance, type PeerWorkload } from "./types.js";
 
 export type PeerBench = PeerWorkload | "latency";
@@ -26,6 +27,8 @@ export interface PeerRepOptions {
   n: number;
   runs: number;
   warmupUnits: number;
+  /** Measured rounds of `n` units per throughput bench; the round of median duration stands (see run.ts ROUNDS). */
+  rounds: number;
   warmupRuns: number;
   /** First input number (inputs are unique across the run). */
   first: number;
@@ -117,15 +120,19 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
           const wr = await inst.run(bench, warm);
           const wbad = verify(peer, bench, warm, wr, `${where} warm-up`);
           if (wbad.length) throw new Error(wbad.join("; "));
-          const inputs = batchOf(o.n);
-          const region = startPeerRegion(o.serverProcess);
-          const s = performance.now();
-          const res = await inst.run(bench, inputs);
-          const elapsedMs = performance.now() - s;
-          const usage = region.stop();
-          const bad = verify(peer, bench, inputs, res, where);
-          if (bad.length) throw new Error(bad.join("; "));
-          measured.set(bench, { executions: o.n, tasks: o.n * STEPS[bench], elapsedMs, latenciesMs: [], ...usage });
+          const rounds: Measured[] = [];
+          for (let k = 1; k <= o.rounds; k++) {
+            const inputs = batchOf(o.n);
+            const region = startPeerRegion(o.serverProcess);
+            const s = performance.now();
+            const res = await inst.run(bench, inputs);
+            const elapsedMs = performance.now() - s;
+            const usage = region.stop();
+            const bad = verify(peer, bench, inputs, res, o.rounds > 1 ? `${where} round ${k}` : where);
+            if (bad.length) throw new Error(bad.join("; "));
+            rounds.push({ executions: o.n, tasks: o.n * STEPS[bench], elapsedMs, latenciesMs: [], ...usage });
+          }
+          measured.set(bench, medianRound(rounds));
         }
       } catch (err) {
         stopCounting();
