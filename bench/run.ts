@@ -522,7 +522,9 @@ async function main(): Promise<number> {
             for (const [bench, m] of r.measured) peerRows.set(`${peer.key}/${bench}`, [...(peerRows.get(`${peer.key}/${bench}`) ?? []), m]);
           }
           const parts = [...r.measured].map(([bench, m]) =>
-            bench === "latency" ? `latency p50 ${median(m.latenciesMs).toFixed(2)} ms` : `${bench} ${rateOf(m).toFixed(0)} tasks/s`,
+            bench === "latency"
+              ? `latency p50 ${median(m.latenciesMs).toFixed(2)} ms`
+              : `${bench} ${rateOf(m).toFixed(0)} tasks/s${(r.roundRates.get(bench)?.length ?? 0) > 1 ? ` (rounds: ${r.roundRates.get(bench)!.map((x) => x.toFixed(0)).join(", ")})` : ""}`,
           );
           log(`[peer ${peer.key} ${repName}] ${parts.join(", ")} (${((performance.now() - t) / 1000).toFixed(1)} s incl. fresh database)`);
           if (r.errors.length) {
@@ -813,7 +815,7 @@ function report(started: number, pgDescription: string | undefined): number {
 
   const notes = [
     `cloaca bench — ${new Date(started).toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s, Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"})`,
-    `command: \`${command}\` — medians of ${REPS} repetition(s), each on a fresh database after a verified warm-up${WARMUP_REPS ? `, after ${WARMUP_REPS} unmeasured repetition(s) of everything (engine, peers, ceiling: the same work, results checked, figures discarded) that warm each system's JIT` : ""}; every result checked (status, tasks, final-context keys and values).`,
+    `command: \`${command}\` — medians of ${REPS} repetition(s), each on a fresh database after a verified warm-up${WARMUP_REPS ? `, after ${WARMUP_REPS} unmeasured repetition(s) of everything (engine, peers, ceiling: the same work, results checked, figures discarded) that warm each system's JIT` : ""}${ROUNDS > 1 ? `; each repetition's throughput at N=${N} is its median of ${ROUNDS} rounds (engine and peers alike)` : ""}; every result checked (status, tasks, final-context keys and values).`,
     "",
     ...header,
     ...lines,

@@ -38,6 +38,8 @@ export interface PeerRepOptions {
 
 export interface PeerRepResult {
   measured: Map<PeerBench, Measured>;
+  /** Per throughput bench: every round's units per second, in the order they ran. */
+  roundRates: Map<PeerBench, number[]>;
   errors: string[];
   /** Inputs used (so the caller can keep them unique). */
   used: number;
@@ -77,6 +79,7 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
   const dbName = `cloaca_bench_peer_${tag}`;
   const errors: string[] = [];
   const measured = new Map<PeerBench, Measured>();
+  const roundRates = new Map<PeerBench, number[]>();
   let index = o.first;
   const t0 = performance.now();
   const pgUrl = peer.usesPostgres ? await createDatabase(o.adminUrl, dbName) : o.adminUrl;
@@ -133,6 +136,7 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
             rounds.push({ executions: o.n, tasks: o.n * STEPS[bench], elapsedMs, latenciesMs: [], ...usage });
           }
           measured.set(bench, medianRound(rounds));
+          roundRates.set(bench, rounds.map((r) => r.tasks / (r.elapsedMs / 1000)));
         }
       } catch (err) {
         stopCounting();
@@ -140,10 +144,10 @@ export async function runPeerRep(peer: Peer, benches: readonly PeerBench[], o: P
         break;
       }
     }
-    return { measured, errors, used: index - o.first, setupMs };
+    return { measured, roundRates, errors, used: index - o.first, setupMs };
   } catch (err) {
     errors.push(`${peer.key} setup: ${(err as Error).stack ?? String(err)}`);
-    return { measured, errors, used: index - o.first, setupMs: performance.now() - t0 };
+    return { measured, roundRates, errors, used: index - o.first, setupMs: performance.now() - t0 };
   } finally {
     if (inst) {
       try {
