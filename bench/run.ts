@@ -23,7 +23,8 @@
  * from the same run.
  *
  * Flags: --backend sqlite|postgres|both, --workload latency,simple,pipeline,parallel, -n, -c, --runs,
- * --reps, --warmup-reps, --rounds (measured rounds per throughput phase at N, default 5), --pg-url, --out FILE, --quick (smoke), --timeout SECONDS (per measured phase),
+ * --reps, --warmup-reps, --rounds (measured rounds per throughput phase at N, default 5), --pg-url,
+ * --out FILE, --quick (smoke), --timeout SECONDS (per measured phase),
  * --sql-profile (time every statement and print the costliest to stderr; adds overhead, so its run's figures
  * are not comparable),
  * --peers [NAMES] (default: all; a name picks the peers whose key is NAME or starts with NAME-, e.g.
@@ -140,7 +141,8 @@ const WARMUP_REPS = intFlag("warmup-reps", flags["warmup-reps"], quick ? 0 : 1, 
  * Rounds per measured throughput phase at N (engine and peers alike): N units submitted at once, ROUNDS
  * times one after another on the same database; the round of median duration stands for the repetition.
  * One round of 150 `simple` executions lasts ≈ 25 ms on this machine, so a single round is one noisy
- * sample — and always the first burst on a fresh database (profiling script: ≈ 10% slower than the next).
+ * sample — and always the first burst on a fresh database, which for some systems is much the slowest
+ * (pg-boss `simple`: the median round 1.73× the first, docs/benchmarks.md session 14).
  * The N=--big-n phases (≈ 0.3 s and more) run once.
  */
 const ROUNDS = intFlag("rounds", flags.rounds, quick ? 1 : 5);
