@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { runWorker } from "./engine.js";
 
 const [url, schema, concurrency, lanes] = process.argv.slice(2);
-if (!url || !schema || !concurrency) throw new Error("usage: worker-process.ts <url> <schema> <concurrency>");
+if (!url || !schema || !concurrency) throw new Error("usage: worker-process.ts <url> <schema> <concurrency> [writeLanes]");
 await runWorker({
   url,
   schema,
