@@ -504,7 +504,11 @@ export class DefaultRunner {
     if (!batcher) {
       const store = this.#store;
       // Each lane keeps to one connection too: its statements are planned there once.
-      batcher = new WriteBatcher(store.driver.withAffinity(), (q, ws) => store.flushStatements(q, ws, this.runnerId, Date.now()), store.flushIsOneStatement);
+      // A lone write goes at once when no other attempt is in flight here: nothing else could join it.
+      batcher = new WriteBatcher(store.driver.withAffinity(), (q, ws) => store.flushStatements(q, ws, this.runnerId, Date.now()), {
+        flushIsOneStatement: store.flushIsOneStatement,
+        mayJoin: () => this.#inflight.size > 1,
+      });
       this.#batchers[lane] = batcher;
     }
     return batcher;

@@ -8,6 +8,7 @@ import { WorkflowBuilder, type ExecutionSnapshot } from "../../src/index.js";
 import { parseDatabaseUrl } from "../../src/database-url.js";
 import { WriteBatcher, type BatchKind } from "../../src/engine/write-batcher.js";
 import { openStore } from "../../src/store/open-store.js";
+import { viewOf, type Transaction } from "../../src/store/store.js";
 import { forEachBackend } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 
@@ -50,6 +51,43 @@ forEachBackend((backend) => {
       expect(runs).toEqual([[1, 2, 3], [1, 2, 3]]);
       expect(batcher.stats).toEqual({ transactions: 1, operations: 3 });
       expect((await driver.query<{ v: number }>(`SELECT v FROM ${t} ORDER BY v`)).map((r) => Number(r.v))).toEqual([1, 2, 3]);
+    } finally {
+      await opened.close();
+    }
+  });
+
+  it("a lone write goes at once when nothing may join it (mayJoin), and a burst submitted in one loop still shares a batch", async () => {
+    const db = await freshDatabase(backend);
+    const silent = { debug() {}, info() {}, warn() {}, error() {} };
+    const opened = await openStore(parseDatabaseUrl(db.url), { schema: db.schema, poolSize: 2, logger: silent });
+    try {
+      const order: string[] = [];
+      // The real driver, noting when the batcher opens a transaction (that is, when it has taken its batch).
+      const real = opened.store.driver;
+      const driver = { ...viewOf(real), transaction: <T>(fn: (tx: Transaction) => Promise<T>) => (order.push("batch taken"), real.transaction(fn)) };
+      const kind: BatchKind<number, number> = {
+        run: async (tx, _ws, inputs) => {
+          order.push(`run ${inputs.join(",")}`);
+          await tx.query("SELECT 1");
+          return [...inputs];
+        },
+      };
+      const lone = async (mayJoin: boolean) => {
+        order.length = 0;
+        const batcher = new WriteBatcher(driver, async () => [], { mayJoin: () => mayJoin });
+        // Runs at the end of this turn of the event loop: after the batch only if the batch did not wait for it.
+        const turnEnded = new Promise<void>((resolve) => setImmediate(() => (order.push("turn ended"), resolve())));
+        await Promise.all([batcher.submit({ kind, input: 1, reset() {} }), turnEnded]);
+        return [...order];
+      };
+      expect((await lone(false)).filter((e) => e !== "run 1")).toEqual(["batch taken", "turn ended"]);
+      expect((await lone(true)).filter((e) => e !== "run 1")).toEqual(["turn ended", "batch taken"]);
+
+      order.length = 0;
+      const batcher = new WriteBatcher(driver, async () => [], { mayJoin: () => false });
+      expect(await Promise.all([1, 2, 3].map((input) => batcher.submit({ kind, input, reset() {} })))).toEqual([1, 2, 3]);
+      expect(order).toEqual(["batch taken", "run 1,2,3"]);
+      expect(batcher.stats).toEqual({ transactions: 1, operations: 3 });
     } finally {
       await opened.close();
     }
