@@ -171,8 +171,8 @@ export class WriteBatcher {
         // Let the work this process already has in hand (task bodies that just started, continuations of the
         // previous batch) queue its writes first: one batch then carries them all. A lone write waits only
         // for the current turn of the event loop to end — and not even that when nothing else the runner
-        // holds could write meanwhile (`mayJoin`): a turn costs a lone 3-task chain ≈ 0.03 ms a step on
-        // SQLite (docs/benchmarks.md, session 15). It still waits for the microtasks already queued, so a
+        // holds could write meanwhile (`mayJoin`): the turns cost a lone 3-task chain about 5% on SQLite
+        // (docs/benchmarks.md, session 15). It still waits for the microtasks already queued, so a
         // burst of starts made in one synchronous loop goes in one batch.
         if (this.#queue.length > 1 || this.#mayJoin()) await new Promise<void>((resolve) => setImmediate(resolve));
         else await Promise.resolve();
