@@ -1,7 +1,7 @@
 import { expect, it } from "vitest";
 import { WorkflowBuilder, type Context } from "../../src/index.js";
 import { forEachBackend } from "../support/backends.js";
-import { gatedWorkflow, lockExecutionRow } from "../support/held.js";
+import { lockExecutionRow, startHeld } from "../support/held.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 
 let seq = 0;
@@ -158,17 +158,8 @@ forEachBackend((backend) => {
     // SQLite has one writer: a write that waits holds up every other write (the claim included), so this
     // overlap exists on PostgreSQL only.
     it("a body's slot runs other work while its outcome waits to be written (a row lock holds the write)", async () => {
-      const slow = unique("held");
-      const other = unique("next");
-      const { workflow: held, open } = gatedWorkflow(slow);
-      const next = new WorkflowBuilder(other).task("b", (ctx) => ctx.set("b", 1)).build({ register: false });
-      const db = await freshDatabase(backend);
-      const runner = await openRunner(db, { workflows: [held, next], maxConcurrentTasks: 1 });
-      const started = (taskId: string) => new Promise<void>((r) => runner.on("taskStarted", (e) => e.taskId === taskId && r()));
-      const aStarted = started("a");
-      const bStarted = started("b");
-      const x = await runner.start(slow);
-      await aStarted;
+      const { db, runner, x, open, quick: other } = await startHeld(backend, "b", { maxConcurrentTasks: 1 });
+      const bStarted = new Promise<void>((r) => runner.on("taskStarted", (e) => e.taskId === "b" && r()));
       const y = await runner.start(other); // queued: the only slot is a's
       const lock = await lockExecutionRow(db, x.id);
       try {
@@ -191,19 +182,11 @@ forEachBackend((backend) => {
     // One write lane: with two, the outcomes of the other lane's executions would still be recorded while
     // the lock holds this one (write-lanes.test.ts).
     it("runs ahead of its unrecorded outcomes by one full batch at most (256), then waits for them", async () => {
-      const slow = unique("held");
-      const quick = unique("quick");
-      const { workflow: held, open } = gatedWorkflow(slow);
-      const fast = new WorkflowBuilder(quick).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
-      const db = await freshDatabase(backend);
-      const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 1, writeLanes: 1 });
+      const { db, runner, x, open, quick } = await startHeld(backend, "q", { maxConcurrentTasks: 1, writeLanes: 1 });
       let ran = 0;
       let reached!: () => void;
       const atBound = new Promise<void>((r) => (reached = r));
-      const aStarted = new Promise<void>((r) => runner.on("taskStarted", (e) => e.taskId === "a" && r()));
       runner.on("taskStarted", (e) => e.taskId === "q" && ++ran === 256 && reached());
-      const x = await runner.start(slow);
-      await aStarted;
       const queued = await Promise.all(Array.from({ length: 300 }, () => runner.start(quick)));
       const lock = await lockExecutionRow(db, x.id);
       try {

@@ -4,16 +4,13 @@
  * row lock holds up (only its own executions), how many lanes a runner uses, and which settings it refuses.
  */
 import { expect, it } from "vitest";
-import { ConfigurationError, DefaultRunner, WorkflowBuilder } from "../../src/index.js";
+import { ConfigurationError, DefaultRunner } from "../../src/index.js";
 import { laneOf } from "../../src/engine/write-batcher.js";
 import { newExecutionId } from "../../src/engine/execution-ids.js";
 import { forEachBackend, pgQuery } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
 import { until } from "../support/wait.js";
-import { gatedWorkflow, lockExecutionRow } from "../support/held.js";
-
-let seq = 0;
-const unique = (base: string) => `${base}-${process.pid}-${++seq}`;
+import { lockExecutionRow, startHeld } from "../support/held.js";
 
 it("laneOf: one lane takes everything; two lanes split execution ids about evenly, each id always to the same lane", () => {
   const ids = Array.from({ length: 2000 }, () => newExecutionId(Date.now()));
@@ -69,15 +66,7 @@ forEachBackend((backend) => {
   // batch starts, its lane's share of the free ones: see BatchSlots in slots.test.ts); the rest serve the
   // other lane.
   it("PostgreSQL: a write held by a row lock holds up only its own lane: executions of the other lane start and complete meanwhile", async () => {
-    const slow = unique("held");
-    const quick = unique("quick");
-    const { workflow: held, open } = gatedWorkflow(slow);
-    const fast = new WorkflowBuilder(quick).task("q", (ctx) => ctx.set("q", 1)).build({ register: false });
-    const db = await freshDatabase(backend);
-    const runner = await openRunner(db, { workflows: [held, fast], maxConcurrentTasks: 4, writeLanes: 2 });
-    const aStarted = new Promise<void>((r) => runner.on("taskStarted", (e) => e.taskId === "a" && r()));
-    const x = await runner.start(slow);
-    await aStarted;
+    const { db, runner, x, open, quick } = await startHeld(backend, "q", { maxConcurrentTasks: 4, writeLanes: 2 });
     const blocked = laneOf(x.id, 2);
     const lock = await lockExecutionRow(db, x.id);
     const done: string[] = [];
