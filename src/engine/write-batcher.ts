@@ -80,8 +80,6 @@ function byKind(batch: readonly Queued[]): Map<BatchKind<unknown, unknown>, numb
 export interface BatcherOptions {
   /** The flush is a single statement: a batch that only fills the write set then needs no transaction. */
   readonly flushIsOneStatement?: boolean;
-  /** The most writes one transaction takes (default {@link MAX_BATCH}). */
-  readonly maxBatch?: number;
   /**
    * Whether other writes may still come in this turn of the event loop (default: always). When it says no,
    * a lone write goes at once instead of waiting for the turn to end.
@@ -97,7 +95,6 @@ export class WriteBatcher {
   readonly stats = { transactions: 0, operations: 0 };
 
   readonly #flushIsOneStatement: boolean;
-  readonly #maxBatch: number;
   readonly #mayJoin: () => boolean;
 
   constructor(
@@ -107,7 +104,6 @@ export class WriteBatcher {
     options: BatcherOptions = {},
   ) {
     this.#flushIsOneStatement = options.flushIsOneStatement ?? false;
-    this.#maxBatch = options.maxBatch ?? MAX_BATCH;
     this.#mayJoin = options.mayJoin ?? (() => true);
   }
 
@@ -176,7 +172,7 @@ export class WriteBatcher {
         // burst of starts made in one synchronous loop goes in one batch.
         if (this.#queue.length > 1 || this.#mayJoin()) await new Promise<void>((resolve) => setImmediate(resolve));
         else await Promise.resolve();
-        const batch = this.#queue.splice(0, this.#maxBatch);
+        const batch = this.#queue.splice(0, MAX_BATCH);
         let err: unknown;
         try {
           await this.#write(batch);
