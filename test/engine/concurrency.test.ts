@@ -3,6 +3,7 @@ import { WorkflowBuilder, type Context } from "../../src/index.js";
 import { forEachBackend } from "../support/backends.js";
 import { lockExecutionRow, startHeld } from "../support/held.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
+import { within } from "../support/wait.js";
 
 let seq = 0;
 const unique = (base: string) => `${base}-${process.pid}-${++seq}`;
@@ -164,12 +165,7 @@ forEachBackend((backend) => {
       const lock = await lockExecutionRow(db, x.id);
       try {
         open(); // a's body ends; its outcome updates x's row and waits for the lock
-        let timer: NodeJS.Timeout | undefined;
-        const waited = await Promise.race([
-          bStarted.then(() => "b started"),
-          new Promise((r) => (timer = setTimeout(() => r("b did not start within 10 s"), 10_000))),
-        ]);
-        clearTimeout(timer);
+        const waited = await within(bStarted, "b started", "b did not start within 10 s");
         expect(waited).toBe("b started");
         expect(await runner.status(x.id)).toBe("Running"); // a's outcome is still unwritten
       } finally {

@@ -9,7 +9,7 @@ import { laneOf } from "../../src/engine/write-batcher.js";
 import { newExecutionId } from "../../src/engine/execution-ids.js";
 import { forEachBackend, pgQuery } from "../support/backends.js";
 import { freshDatabase, openRunner } from "../support/runner.js";
-import { until } from "../support/wait.js";
+import { until, within } from "../support/wait.js";
 import { lockExecutionRow, startHeld } from "../support/held.js";
 
 it("laneOf: one lane takes everything; two lanes split execution ids about evenly, each id always to the same lane", () => {
@@ -97,12 +97,7 @@ forEachBackend((backend) => {
         }),
       );
       all.catch(() => undefined);
-      let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([
-        threeDone.then(() => "three completed"),
-        new Promise((r) => (timer = setTimeout(() => r("fewer than three completed within 10 s"), 10_000))),
-      ]);
-      clearTimeout(timer);
+      const outcome = await within(threeDone, "three completed", "fewer than three completed within 10 s");
       expect(outcome).toBe("three completed");
       const whileLocked = [...done];
       expect(whileLocked.every((id) => laneOf(id, 2) !== blocked)).toBe(true);

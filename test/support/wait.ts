@@ -48,6 +48,19 @@ export async function until(
   }
 }
 
+/**
+ * Resolves with `done` once `p` resolves, or with `late` if it has not within `timeoutMs`: a test asserting
+ * `done` then fails naming what did not happen, and the test goes on to release what it holds.
+ */
+export async function within(p: Promise<unknown>, done: string, late: string, timeoutMs = 10_000): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p.then(() => done), new Promise<string>((r) => (timer = setTimeout(() => r(late), timeoutMs)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Resolves once the millisecond clock has passed `ms` (for tests that need two distinct timestamps). */
 export async function clockPast(ms: number): Promise<void> {
   while (Date.now() <= ms) await new Promise((r) => setImmediate(r));
