@@ -29,7 +29,8 @@ export interface DefaultRunnerConfig {
    * body starts without a round trip and claims and outcomes travel in larger batches. It claims ahead only
    * as many as its bodies will start within about 5 ms at their recent pace (none until a body has ended,
    * none while bodies are long), and hands back any that waited 50 ms. Integer ≥ 0; `0` claims only for
-   * free slots. Default `3 × maxConcurrentTasks`.
+   * free slots. Default `15 × maxConcurrentTasks` (so at C = 32 a runner's claims fill both write lanes'
+   * batches of 256; see docs/retries-and-timeouts.md#claim-ahead).
    */
   claimAhead?: number;
   /**
@@ -112,6 +113,14 @@ export const noopLogger: Logger = Object.freeze({
   error(): void {},
 });
 
+/**
+ * The default `claimAhead`, per body permit. With quick bodies the pace allows more than this, so it is
+ * what binds: 15 gives a runner of C = 32 up to 512 claimed tasks, two full write batches (one per write
+ * lane). Three, the default until session 16, was set before there were write lanes; deeper claims measured
+ * faster on PostgreSQL at N=150 and N=2000, and no different on SQLite (docs/benchmarks.md, session 16).
+ */
+const CLAIM_AHEAD_PER_PERMIT = 15;
+
 /** The largest delay a Node timer can hold (setTimeout fires at once beyond it): 2^31−1 ms, about 24.8 days. */
 const MAX_TIMER_MS = 2_147_483_647;
 const MAX_TIMER_SECONDS = Math.floor(MAX_TIMER_MS / 1000);
@@ -121,7 +130,7 @@ type Key = keyof DefaultRunnerConfig;
 /** Per field: the zod schema, what is accepted (for messages) and the default (for messages). */
 const FIELDS = {
   maxConcurrentTasks: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = submit-only)", default: "4" },
-  claimAhead: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = claim only for free slots)", default: "3 × maxConcurrentTasks" },
+  claimAhead: { schema: z.int().min(0).max(100_000), accepted: "an integer ≥ 0 (0 = claim only for free slots)", default: `${CLAIM_AHEAD_PER_PERMIT} × maxConcurrentTasks` },
   writeLanes: {
     schema: z.int().min(1).max(64),
     accepted: "an integer 1–64 (PostgreSQL; at most half the pool)",
@@ -311,7 +320,7 @@ function check(input: unknown): { ok: true; config: ResolvedConfig } | { ok: fal
   const v = parsed.data;
   const config: ResolvedConfig = {
     maxConcurrentTasks: v.maxConcurrentTasks ?? 4,
-    claimAhead: v.claimAhead ?? 3 * (v.maxConcurrentTasks ?? 4),
+    claimAhead: v.claimAhead ?? CLAIM_AHEAD_PER_PERMIT * (v.maxConcurrentTasks ?? 4),
     writeLanes: v.writeLanes,
     taskTimeoutSeconds: v.taskTimeoutSeconds ?? 300,
     workflowTimeoutSeconds: v.workflowTimeoutSeconds ?? 3600,

@@ -27,7 +27,7 @@ describe("resolveConfig", () => {
     const c = resolveConfig();
     expect(c).toEqual({
       maxConcurrentTasks: 4,
-      claimAhead: 12,
+      claimAhead: 60,
       writeLanes: undefined,
       taskTimeoutSeconds: 300,
       workflowTimeoutSeconds: 3600,
@@ -59,8 +59,8 @@ describe("resolveConfig", () => {
     }).toThrow(TypeError);
   });
 
-  it("claims ahead 3 × maxConcurrentTasks by default, and takes any integer ≥ 0", () => {
-    expect(resolveConfig({ maxConcurrentTasks: 32 }).claimAhead).toBe(96);
+  it("claims ahead 15 × maxConcurrentTasks by default, and takes any integer ≥ 0", () => {
+    expect(resolveConfig({ maxConcurrentTasks: 32 }).claimAhead).toBe(480);
     expect(resolveConfig({ maxConcurrentTasks: 0 }).claimAhead).toBe(0);
     expect(resolveConfig({ maxConcurrentTasks: 32, claimAhead: 0 }).claimAhead).toBe(0);
     expect(resolveConfig({ claimAhead: 100_000 }).claimAhead).toBe(100_000);
@@ -120,8 +120,8 @@ describe("resolveConfig", () => {
     ["maxConcurrentTasks", 2.5, "an integer ≥ 0", "default 4"],
     ["maxConcurrentTasks", "4", "an integer ≥ 0", "default 4"],
     ["maxConcurrentTasks", Number.NaN, "an integer ≥ 0", "default 4"],
-    ["claimAhead", -1, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
-    ["claimAhead", 1.5, "an integer ≥ 0 (0 = claim only for free slots)", "default 3 × maxConcurrentTasks"],
+    ["claimAhead", -1, "an integer ≥ 0 (0 = claim only for free slots)", "default 15 × maxConcurrentTasks"],
+    ["claimAhead", 1.5, "an integer ≥ 0 (0 = claim only for free slots)", "default 15 × maxConcurrentTasks"],
     ["writeLanes", 0, "an integer 1–64 (PostgreSQL; at most half the pool)", "default 2 with a pool of at least 4 connections not shared with other runners, else 1"],
     ["writeLanes", 65, "an integer 1–64", "default 2 with a pool"],
     ["writeLanes", 1.5, "an integer 1–64", "default 2 with a pool"],

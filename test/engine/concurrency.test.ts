@@ -121,7 +121,10 @@ forEachBackend((backend) => {
       .task("merge", { dependencies: ["b1", "b2", "b3"] }, (ctx) => ctx.set("merged", 1))
       .build({ register: false });
     const db = await freshDatabase(backend);
-    const runners = [await openRunner(db, { workflows: [wf], maxConcurrentTasks: 3 }), await openRunner(db, { workflows: [wf], maxConcurrentTasks: 3 })];
+    // claimAhead 9 (3 per permit): with a deeper claim-ahead the runner that finishes a root keeps all three
+    // branches more often, and the branches of an execution must run on both runners for this test to mean anything.
+    const options = { workflows: [wf], maxConcurrentTasks: 3, claimAhead: 9 };
+    const runners = [await openRunner(db, options), await openRunner(db, options)];
     const errors: unknown[] = [];
     for (const r of runners) r.on("runnerError", (e) => errors.push(e.error));
     const byRunner = new Map<string, Set<string>>();
