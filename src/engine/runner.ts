@@ -32,6 +32,7 @@ import { oneTripPlan, recordOutcomes, recordOutcomesAtOnce, type OneTripPlan, ty
 import type { RunnerEvents } from "./events.js";
 import { isTerminal, toSnapshot, toSummary, type ExecutionSnapshot, type ExecutionSummary, type WorkflowResult } from "./results.js";
 import { AHEAD_TTL_MS, BatchSlots, Slots } from "./slots.js";
+import { WaitDeadlines } from "./wait-deadlines.js";
 import { MAX_BATCH, WriteBatcher, laneOf, type BatchKind } from "./write-batcher.js";
 import { InputCache } from "./input-cache.js";
 import { ReadyHints } from "./ready-hints.js";
@@ -178,6 +179,8 @@ export class DefaultRunner {
   /** Outcomes submitted and not yet recorded or given up (see #finish). */
   #unrecorded = 0;
   readonly #waiters = new Map<string, Set<() => void>>();
+  /** The deadlines of the waits in #waiters. */
+  readonly #deadlines = new WaitDeadlines();
   /** Inputs and terminal task states this runner knows, so its own claims can start without a read. */
   readonly #inputs = new InputCache();
   /** Tasks this runner made Ready, claimed by key by its next claims (see ready-hints.ts); none when submit-only. */
@@ -705,40 +708,49 @@ export class DefaultRunner {
   async waitFor(executionId: string, options: { timeoutMs?: number } = {}): Promise<WorkflowResult> {
     await this.#whenReady();
     const timeoutMs = options.timeoutMs ?? this.config.workflowTimeoutSeconds * 1000;
-    const deadline = Date.now() + timeoutMs;
-    for (let woken = false; ; ) {
-      // Register before looking, so a finish between the look and the wait is not missed.
-      let wake!: () => void;
-      const wakeUp = new Promise<void>((resolve) => (wake = resolve));
-      const set = this.#waiters.get(executionId) ?? new Set();
-      set.add(wake);
-      this.#waiters.set(executionId, set);
-      try {
-        // Finished here: the result as committed. Started here and not seen to finish: nothing to read
-        // until something wakes us (a finish here, a notification, or the backstop poll). Otherwise: read.
-        const known = this.#results.get(executionId);
-        if (known) {
-          // The last waiter here takes it; each gets its own copy (a result's context is the caller's to change).
-          if (set.size <= 1) this.#results.delete(executionId);
-          const execution = { ...known.execution, finalContext: cloneJson(known.execution.finalContext ?? {}) };
-          return toSnapshot(execution, known.tasks) as WorkflowResult;
+    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new ConfigurationError(`wait: timeoutMs must be a finite number of milliseconds ≥ 0 (got ${String(timeoutMs)})`);
+    }
+    // One deadline for the whole wait; it wakes whichever turn of the loop is waiting (see wait-deadlines.ts).
+    let wake!: () => void;
+    let expired = false;
+    const deadline = this.#deadlines.add(timeoutMs, () => {
+      expired = true;
+      wake();
+    });
+    try {
+      for (let woken = false; ; ) {
+        // Register before looking, so a finish between the look and the wait is not missed.
+        const wakeUp = new Promise<void>((resolve) => (wake = resolve));
+        const set = this.#waiters.get(executionId) ?? new Set();
+        set.add(wake);
+        this.#waiters.set(executionId, set);
+        try {
+          // Finished here: the result as committed. Started here and not seen to finish: nothing to read
+          // until something wakes us (a finish here, a notification, or the backstop poll). Otherwise: read.
+          const known = this.#results.get(executionId);
+          if (known) {
+            // The last waiter here takes it; each gets its own copy (a result's context is the caller's to change).
+            if (set.size <= 1) this.#results.delete(executionId);
+            const execution = { ...known.execution, finalContext: cloneJson(known.execution.finalContext ?? {}) };
+            return toSnapshot(execution, known.tasks) as WorkflowResult;
+          }
+          if (woken || !this.#live.has(executionId)) {
+            const snap = await this.#store.getSnapshot(executionId);
+            if (!snap) throw new ExecutionNotFoundError(executionId);
+            if (isTerminal(snap.execution.status)) return toSnapshot(snap.execution, snap.tasks) as WorkflowResult;
+          }
+          if (this.#stopping) throw new RunnerStateError(`the runner shut down before execution ${executionId} finished`);
+          if (expired) throw new ExecutionTimeoutError(executionId, timeoutMs);
+          await wakeUp;
+          woken = true;
+        } finally {
+          set.delete(wake);
+          if (!set.size) this.#waiters.delete(executionId);
         }
-        if (woken || !this.#live.has(executionId)) {
-          const snap = await this.#store.getSnapshot(executionId);
-          if (!snap) throw new ExecutionNotFoundError(executionId);
-          if (isTerminal(snap.execution.status)) return toSnapshot(snap.execution, snap.tasks) as WorkflowResult;
-        }
-        if (this.#stopping) throw new RunnerStateError(`the runner shut down before execution ${executionId} finished`);
-        const left = deadline - Date.now();
-        if (left <= 0) throw new ExecutionTimeoutError(executionId, timeoutMs);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([wakeUp, new Promise<void>((r) => (timer = setTimeout(r, left)))]);
-        clearTimeout(timer);
-        woken = true;
-      } finally {
-        set.delete(wake);
-        if (!set.size) this.#waiters.delete(executionId);
       }
+    } finally {
+      this.#deadlines.remove(deadline);
     }
   }
 

@@ -134,6 +134,18 @@ forEachBackend((backend) => {
     release();
     expect((await exec.wait()).status).toBe("Completed");
   });
+
+  it("wait() refuses a timeout that is not a finite number ≥ 0", async () => {
+    const name = unique("wait-bad-timeout");
+    const { wf, release } = gated(name);
+    const runner = await openRunner(await freshDatabase(backend), { workflows: [wf] });
+    const exec = await runner.start(name);
+    for (const timeoutMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, "5" as unknown as number]) {
+      await expect(exec.wait({ timeoutMs })).rejects.toMatchObject({ code: "CONFIGURATION", message: expect.stringContaining("timeoutMs") });
+    }
+    release();
+    expect((await exec.wait()).status).toBe("Completed");
+  });
 });
 
 it("withSchema on a SQLite URL says multi-tenancy requires PostgreSQL", async () => {
