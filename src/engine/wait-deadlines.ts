@@ -4,14 +4,17 @@
  * A runner that has 2,000 executions in flight has 2,000 waiters, each with a deadline an hour away
  * (`workflowTimeoutSeconds`). A timer of its own for each (a `Timeout` and the promises that race it) lives
  * as long as the wait, so the garbage collector copies and promotes it with everything else in flight:
- * at N=2000 the per-wait timers cost the bench's `simple` workload 5–11% of its throughput (an upper bound
+ * at N=2000 the per-wait timers cost the bench's `simple` workload 6–11% of its throughput (an upper bound
  * measured with the timers removed, docs/benchmarks.md, session 16).
  *
  * Waits of the same length end in the order they began, so each length keeps its deadlines in a `Set`
  * (insertion order, O(1) removal) and one timer for the earliest. A wait that ends early is removed from
  * its set; the timer, if it was armed for that one, finds nothing due when it fires and is armed again for
- * the new earliest. The timer keeps the process alive while someone waits, as a timer per wait did.
+ * the new earliest (a delay longer than a Node timer holds is waited in steps). The timer keeps the process
+ * alive while someone waits, as a timer per wait did.
  */
+
+import { MAX_TIMEOUT_MS } from "../workflow/builder.js";
 
 /** A registered deadline; pass it to {@link WaitDeadlines.remove} when the wait ends another way. */
 export interface WaitDeadline {
@@ -27,9 +30,6 @@ interface Group {
   readonly entries: Set<WaitDeadline>;
   timer: NodeJS.Timeout | undefined;
 }
-
-/** The longest delay a Node timer takes (a longer one fires at once): 2^31 − 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 export class WaitDeadlines {
   readonly #groups = new Map<number, Group>();
@@ -60,7 +60,7 @@ export class WaitDeadlines {
   }
 
   #arm(ms: number, group: Group, delay: number): void {
-    group.timer = setTimeout(() => this.#fire(ms, group), Math.min(Math.max(0, delay), MAX_TIMER_MS));
+    group.timer = setTimeout(() => this.#fire(ms, group), Math.min(Math.max(0, delay), MAX_TIMEOUT_MS));
   }
 
   /** Expires the deadlines of `group` that are due (the earliest come first), then waits for the next. */
